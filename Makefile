@@ -1,0 +1,68 @@
+# pyvirt — the two commands for a newcomer are `make demo` and `make test`.
+# Both run `make setup`, which installs everything on a fresh Debian 12 machine
+# and does nothing when it is all there already.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+GUEST_DIR := build/guest
+
+# Debian packages: QEMU and qemu-img, dnsmasq (the binary only: no host service),
+# nftables, iproute2, the real virsh and libvirt-python (our compatibility test
+# clients), busybox/e2fsprogs/cpio for the test guest, tmux for console tests.
+APT_PACKAGES := python3 python3-venv python3-pip qemu-system-x86 qemu-utils dnsmasq-base nftables \
+	iproute2 libvirt-clients python3-libvirt busybox-static e2fsprogs cpio procps curl tmux \
+	file xz-utils kmod ca-certificates
+
+.PHONY: setup apt venv guest test unit integration lint demo clean distclean
+
+setup: apt venv guest
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "==> installing Debian packages:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	else echo "==> Debian packages present"; fi
+
+venv: $(VENV)/.stamp
+
+$(VENV)/.stamp: pyproject.toml
+	@echo "==> creating $(VENV) with pyvirt and its test tools"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+guest: $(GUEST_DIR)/SHA256SUMS
+
+$(GUEST_DIR)/SHA256SUMS: scripts/build-guest.sh $(wildcard guest/*)
+	@echo "==> building the test guest in $(GUEST_DIR)"
+	sh scripts/build-guest.sh $(GUEST_DIR)
+
+test: setup
+	$(VENV)/bin/pytest -q -ra tests
+
+unit: venv
+	$(VENV)/bin/pytest -q tests/unit
+
+integration: setup
+	$(VENV)/bin/pytest -q -ra tests/integration
+
+lint: venv
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/mypy
+
+demo: setup
+	$(PY) scripts/demo.py
+
+clean:
+	rm -rf build/tmp .pytest_cache .mypy_cache .ruff_cache
+
+distclean: clean
+	rm -rf $(VENV) build

@@ -1,0 +1,40 @@
+"""pyvirt: libvirt rebuilt in Python.
+
+``pyvirt.open(uri)`` / ``pyvirt.openReadOnly(uri)`` return a
+:class:`pyvirt.client.Connection`.  They are imported lazily so that
+``import pyvirt`` stays cheap (``pyvirsh`` starts fast).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from pyvirt.client import Connection, Domain, Network, open, openReadOnly
+    from pyvirt.errors import VirtError
+
+__all__ = ["Connection", "Domain", "Network", "VirtError", "__version__", "open", "openReadOnly"]
+
+_LAZY = {
+    "open": "pyvirt.client",
+    "openReadOnly": "pyvirt.client",
+    "Connection": "pyvirt.client",
+    "Domain": "pyvirt.client",
+    "Network": "pyvirt.client",
+    "VirtError": "pyvirt.errors",
+    "libvirtError": "pyvirt.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pyvirt' has no attribute {name!r}")
+    import importlib
+
+    attr = "VirtError" if name == "libvirtError" else name
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value

@@ -1,0 +1,118 @@
+"""Event callbacks registered by clients, and fan-out of lifecycle events.
+
+Drivers call :meth:`EventBus.domain_lifecycle` / :meth:`network_lifecycle`
+(plain callables handed to them, so drivers never import the daemon); the bus
+sends one MESSAGE per matching registration, as libvirtd does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pyvirt.rpc.remote import Proc
+
+if TYPE_CHECKING:
+    from pyvirt.daemon.server import ClientConnection
+
+log = logging.getLogger(__name__)
+
+# virDomainEventID / virNetworkEventID values we deliver.
+DOMAIN_EVENT_ID_LIFECYCLE = 0
+NETWORK_EVENT_ID_LIFECYCLE = 0
+
+
+@dataclass
+class Registration:
+    client: ClientConnection
+    callback_id: int
+    event_id: int
+    uuid: bytes | None  # only events for this object, when set
+    legacy: bool = False
+
+
+class EventBus:
+    """Who wants which events; delivers them without blocking the caller."""
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+        self._domain: dict[int, Registration] = {}
+        self._network: dict[int, Registration] = {}
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def register_domain(
+        self, client: ClientConnection, event_id: int, uuid: bytes | None, *, legacy: bool = False
+    ) -> int:
+        cid = next(self._ids)
+        self._domain[cid] = Registration(client, cid, event_id, uuid, legacy)
+        return cid
+
+    def register_network(self, client: ClientConnection, event_id: int, uuid: bytes | None) -> int:
+        cid = next(self._ids)
+        self._network[cid] = Registration(client, cid, event_id, uuid)
+        return cid
+
+    def deregister_domain(self, client: ClientConnection, callback_id: int) -> bool:
+        reg = self._domain.get(callback_id)
+        if reg is None or reg.client is not client:
+            return False
+        del self._domain[callback_id]
+        return True
+
+    def deregister_domain_legacy(self, client: ClientConnection, event_id: int) -> bool:
+        for cid, reg in list(self._domain.items()):
+            if reg.client is client and reg.legacy and reg.event_id == event_id:
+                del self._domain[cid]
+                return True
+        return False
+
+    def deregister_network(self, client: ClientConnection, callback_id: int) -> bool:
+        reg = self._network.get(callback_id)
+        if reg is None or reg.client is not client:
+            return False
+        del self._network[callback_id]
+        return True
+
+    def drop_client(self, client: ClientConnection) -> None:
+        for table in (self._domain, self._network):
+            for cid in [cid for cid, reg in table.items() if reg.client is client]:
+                del table[cid]
+
+    def domain_lifecycle(self, dom: dict[str, Any], event: int, detail: int) -> None:
+        """Deliver a domain lifecycle event (``dom`` is a remote_nonnull_domain)."""
+        log.debug("domain event %s: %d/%d", dom["name"], event, detail)
+        for reg in list(self._domain.values()):
+            if reg.event_id != DOMAIN_EVENT_ID_LIFECYCLE or (reg.uuid is not None and reg.uuid != dom["uuid"]):
+                continue
+            if reg.legacy:
+                self._send(reg.client, Proc.DOMAIN_EVENT_LIFECYCLE, {"dom": dom, "event": event, "detail": detail})
+            else:
+                self._send(
+                    reg.client,
+                    Proc.DOMAIN_EVENT_CALLBACK_LIFECYCLE,
+                    {"callbackID": reg.callback_id, "msg": {"dom": dom, "event": event, "detail": detail}},
+                )
+
+    def network_lifecycle(self, net: dict[str, Any], event: int, detail: int) -> None:
+        """Deliver a network lifecycle event (``net`` is a remote_nonnull_network)."""
+        log.debug("network event %s: %d/%d", net["name"], event, detail)
+        for reg in list(self._network.values()):
+            if reg.event_id != NETWORK_EVENT_ID_LIFECYCLE or (reg.uuid is not None and reg.uuid != net["uuid"]):
+                continue
+            self._send(
+                reg.client,
+                Proc.NETWORK_EVENT_LIFECYCLE,
+                {"callbackID": reg.callback_id, "net": net, "event": event, "detail": detail},
+            )
+
+    def _send(self, client: ClientConnection, proc: int, body: dict[str, Any]) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        task = loop.create_task(client.send_event(proc, body))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)

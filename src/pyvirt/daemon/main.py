@@ -1,0 +1,126 @@
+"""``pyvirtd``: command line, pid-file lock, logging and signal handling."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from pyvirt.store import Layout
+
+log = logging.getLogger(__name__)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="pyvirtd",
+        description=(
+            "The pyvirt daemon: keeps QEMU virtual machines and virtual networks "
+            "(bridge + dnsmasq + nftables) and serves libvirt's remote protocol on "
+            "ROOT/run/pyvirt/pyvirt-sock (read-write, 0600) and pyvirt-sock-ro (read-only)."
+        ),
+    )
+    parser.add_argument(
+        "--root",
+        default="/",
+        help="keep every file under this directory (a private instance); default: /",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details (DEBUG level)")
+    parser.add_argument(
+        "--no-default-network",
+        action="store_true",
+        help="do not define the 'default' network on a root's first start",
+    )
+    parser.add_argument(
+        "--no-autostart",
+        action="store_true",
+        help="do not start networks and domains marked autostart",
+    )
+    return parser.parse_args(argv)
+
+
+class PidFileLocked(Exception):
+    """Another pyvirtd holds the pid file of this root."""
+
+
+def acquire_pidfile(path: Path) -> int:
+    """Lock ``path`` for this process and write our pid into it.
+
+    Returns the open descriptor, which must stay open for the daemon's life.
+
+    Raises:
+        PidFileLocked: another live process holds the lock.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        try:
+            other = os.pread(fd, 32, 0).decode().strip()
+        finally:
+            os.close(fd)
+        raise PidFileLocked(f"pyvirtd is already running for this root (pid {other or '?'}, {path})") from err
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run pyvirtd in the foreground until SIGTERM or SIGINT."""
+    args = parse_args(argv)
+    setup_logging(args.verbose)
+    root = Path(args.root).resolve()
+    layout = Layout(root)
+    os.umask(0o022)
+    layout.run.mkdir(parents=True, exist_ok=True, mode=0o755)
+    try:
+        pid_fd = acquire_pidfile(layout.pidfile)
+    except PidFileLocked as err:
+        log.error("%s", err)
+        print(f"pyvirtd: {err}", file=sys.stderr)
+        return 1
+
+    from pyvirt.daemon.server import Daemon
+
+    daemon = Daemon(
+        layout,
+        define_default_network=not args.no_default_network,
+        autostart=not args.no_autostart,
+    )
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, daemon.request_stop)
+        await daemon.run()
+
+    try:
+        asyncio.run(run())
+    except Exception:
+        log.exception("pyvirtd failed")
+        return 1
+    finally:
+        try:
+            layout.pidfile.unlink(missing_ok=True)
+        finally:
+            os.close(pid_fd)
+    log.info("pyvirtd stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,556 @@
+"""The network driver: definitions, lifecycle and state of virtual networks.
+
+Every state change takes the network's lock, validates, then mutates, and
+undoes its own steps on failure (the runtime rolls back a half-started
+network).  Persistent definitions live in ``etc/pyvirt/qemu/networks``; an
+active network's live definition and runtime record live in
+``run/pyvirt/network/NAME.xml`` so a restarted daemon reattaches to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import logging
+import socket
+import uuid as uuidlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+
+from pyvirt.conf.network import NetworkDef, parse_network
+from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError, internal_error, no_network, operation_invalid
+from pyvirt.network import runtime as netruntime
+from pyvirt.store import Layout, ObjectStore
+
+log = logging.getLogger(__name__)
+
+# virConnectListAllNetworksFlags
+LIST_INACTIVE = 1
+LIST_ACTIVE = 2
+LIST_PERSISTENT = 4
+LIST_TRANSIENT = 8
+LIST_AUTOSTART = 16
+LIST_NO_AUTOSTART = 32
+
+# virNetworkEventLifecycleType
+EVENT_DEFINED = 0
+EVENT_UNDEFINED = 1
+EVENT_STARTED = 2
+EVENT_STOPPED = 3
+
+# virNetworkUpdateFlags
+UPDATE_AFFECT_LIVE = 1
+UPDATE_AFFECT_CONFIG = 2
+
+XML_INACTIVE = 1  # VIR_NETWORK_XML_INACTIVE
+
+# Forward modes that get a bridge of ours (and so a generated virbrN name).
+_VIRTUAL_MODES = ("none", "nat", "route", "open")
+MAX_BRIDGE_ID = 256
+
+DEFAULT_NETWORK_XML = """<network>
+  <name>default</name>
+  <bridge name='virbr0'/>
+  <forward/>
+  <ip address='192.168.122.1' netmask='255.255.255.0'>
+    <dhcp>
+      <range start='192.168.122.2' end='192.168.122.254'/>
+    </dhcp>
+  </ip>
+</network>
+"""
+
+Emit = Callable[[dict[str, Any], int, int], None]
+
+
+class NetworkState(enum.Enum):
+    INACTIVE = "inactive"
+    ACTIVE = "active"
+
+
+@dataclass
+class NetworkObject:
+    """One network: its persistent definition, live definition and runtime."""
+
+    config: NetworkDef | None
+    live: NetworkDef | None = None
+    runtime: netruntime.NetworkRuntime | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    connections: int = 0
+    # A transient network being created: reserves its name, uuid and bridge.
+    pending: NetworkDef | None = None
+
+    @property
+    def definition(self) -> NetworkDef:
+        d = self.live or self.config or self.pending
+        assert d is not None
+        return d
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def uuid(self) -> str:
+        return self.definition.uuid
+
+    @property
+    def state(self) -> NetworkState:
+        return NetworkState.ACTIVE if self.live is not None else NetworkState.INACTIVE
+
+    @property
+    def active(self) -> bool:
+        return self.live is not None
+
+    @property
+    def persistent(self) -> bool:
+        return self.config is not None
+
+    def ref(self) -> dict[str, Any]:
+        """The ``remote_nonnull_network`` for this network."""
+        return {"name": self.name, "uuid": uuidlib.UUID(self.uuid).bytes}
+
+
+def _clone(netdef: NetworkDef) -> NetworkDef:
+    return parse_network(netdef.format(inactive=True))
+
+
+def _netdev_exists(name: str) -> bool:
+    try:
+        socket.if_nametoindex(name)
+    except OSError:
+        return False
+    return True
+
+
+class NetworkDriver:
+    """All networks of one pyvirtd instance."""
+
+    def __init__(self, layout: Layout, *, emit: Emit) -> None:
+        self.layout = layout
+        self.store: ObjectStore = layout.networks
+        self.paths = netruntime.NetworkPaths(layout.root)
+        self._emit = emit
+        self._objs: dict[str, NetworkObject] = {}  # by uuid
+        self._bridge_lock = asyncio.Lock()  # bridge name generation is global
+
+    # ----- start-up --------------------------------------------------------
+
+    async def initialize(self, *, define_default: bool) -> None:
+        """Load definitions and live status; reattach to running networks."""
+        first_start = not self.store.config_dir.exists()
+        self.store.prepare()
+        for name, path in self.store.configs():
+            try:
+                netdef = parse_network(path.read_text())
+            except (VirtError, OSError) as err:
+                log.error("skipping network definition %s: %s", path, err)
+                continue
+            if netdef.name != name:
+                log.error("skipping %s: it defines network '%s'", path, netdef.name)
+                continue
+            self._objs[netdef.uuid] = NetworkObject(config=netdef)
+        for name, path in self.store.statuses():
+            await self._load_status(name, path)
+        if first_start and define_default and self._find_name("default") is None:
+            log.info("defining the default network")
+            netdef = parse_network(DEFAULT_NETWORK_XML)
+            self.store.save_config(netdef.name, netdef.format(inactive=True))
+            self._objs[netdef.uuid] = NetworkObject(config=netdef)
+
+    async def _load_status(self, name: str, path: Any) -> None:
+        try:
+            root = etree.fromstring(path.read_bytes(), etree.XMLParser(resolve_entities=False, no_network=True))
+            net_elem = root.find("network")
+            rt_elem = root.find("runtime")
+            if net_elem is None or rt_elem is None:
+                raise ValueError("incomplete status file")
+            live = parse_network(etree.tostring(net_elem, encoding="unicode"))
+            rt = netruntime.NetworkRuntime.from_dict(json.loads(rt_elem.text or "{}"))
+        except Exception as err:
+            log.error("network %s: unreadable status file %s (%s); treating it as inactive", name, path, err)
+            self.store.delete_status(name)
+            return
+        obj = self._objs.get(live.uuid)
+        if obj is None:
+            obj = NetworkObject(config=None)
+            self._objs[live.uuid] = obj
+        obj.live = live
+        obj.runtime = rt
+        try:
+            await netruntime.check(live, rt, self.paths)
+        except VirtError as err:
+            log.error("network %s could not be reattached: %s; marking it inactive", name, err.message)
+            try:
+                await netruntime.stop(rt, self.paths)
+            except Exception:
+                log.debug("cleanup of %s failed", name, exc_info=True)
+            obj.live = None
+            obj.runtime = None
+            self.store.delete_status(name)
+            if obj.config is None:
+                del self._objs[live.uuid]
+            return
+        log.info("network %s is active (reattached)", name)
+
+    async def autostart_all(self) -> None:
+        marker = self.layout.run / "network" / "autostarted"
+        if marker.exists():
+            return
+        for obj in list(self._objs.values()):
+            if obj.persistent and not obj.active and self.store.autostart(obj.name):
+                try:
+                    await self.create(obj.ref())
+                except VirtError as err:
+                    log.error("autostart of network %s failed: %s", obj.name, err.message)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+
+    async def close(self) -> None:
+        """Leave active networks running: they outlive the daemon."""
+
+    # ----- lookups ---------------------------------------------------------
+
+    def _find_name(self, name: str) -> NetworkObject | None:
+        for obj in self._objs.values():
+            if obj.name == name:
+                return obj
+        return None
+
+    def lookup_by_name(self, name: str) -> NetworkObject:
+        """Raises VirtError(NO_NETWORK) when there is no such network."""
+        obj = self._find_name(name)
+        if obj is None:
+            raise no_network(f"no network with matching name '{name}'")
+        return obj
+
+    def lookup_by_uuid(self, raw: bytes) -> NetworkObject:
+        """Raises VirtError(NO_NETWORK) when there is no such network."""
+        key = str(uuidlib.UUID(bytes=bytes(raw)))
+        obj = self._objs.get(key)
+        if obj is None:
+            raise no_network(f"no network with matching uuid '{key}'")
+        return obj
+
+    def get(self, ref: dict[str, Any]) -> NetworkObject:
+        """Find the network a client's ``remote_nonnull_network`` names."""
+        key = str(uuidlib.UUID(bytes=bytes(ref["uuid"])))
+        obj = self._objs.get(key)
+        if obj is None:
+            raise no_network(f"no network with matching uuid '{key}' ({ref['name']})")
+        return obj
+
+    def list_all(self, flags: int) -> list[NetworkObject]:
+        result = []
+        for obj in self._objs.values():
+            if flags & (LIST_ACTIVE | LIST_INACTIVE) not in (0, LIST_ACTIVE | LIST_INACTIVE):
+                if flags & LIST_ACTIVE and not obj.active:
+                    continue
+                if flags & LIST_INACTIVE and obj.active:
+                    continue
+            if flags & (LIST_PERSISTENT | LIST_TRANSIENT) not in (0, LIST_PERSISTENT | LIST_TRANSIENT):
+                if flags & LIST_PERSISTENT and not obj.persistent:
+                    continue
+                if flags & LIST_TRANSIENT and obj.persistent:
+                    continue
+            if flags & (LIST_AUTOSTART | LIST_NO_AUTOSTART) not in (0, LIST_AUTOSTART | LIST_NO_AUTOSTART):
+                auto = self.autostart(obj)
+                if flags & LIST_AUTOSTART and not auto:
+                    continue
+                if flags & LIST_NO_AUTOSTART and auto:
+                    continue
+            result.append(obj)
+        return result
+
+    def active_objects(self) -> list[NetworkObject]:
+        return [o for o in self._objs.values() if o.active]
+
+    # ----- definitions -----------------------------------------------------
+
+    def _check_duplicate(self, netdef: NetworkDef) -> NetworkObject | None:
+        obj = self._objs.get(netdef.uuid)
+        if obj is not None:
+            if obj.name != netdef.name:
+                raise VirtError(
+                    ErrorNumber.OPERATION_FAILED,
+                    ErrorDomain.NETWORK,
+                    f"network '{obj.name}' is already defined with uuid {obj.uuid}",
+                )
+            return obj
+        other = self._find_name(netdef.name)
+        if other is not None:
+            raise VirtError(
+                ErrorNumber.OPERATION_FAILED,
+                ErrorDomain.NETWORK,
+                f"network '{other.name}' already exists with uuid {other.uuid}",
+            )
+        return None
+
+    def _assign_bridge(self, netdef: NetworkDef, existing: NetworkObject | None) -> None:
+        """Generate or check the bridge name the way libvirt does."""
+        if netdef.forward_mode not in _VIRTUAL_MODES:
+            return
+        others = {
+            d.bridge
+            for o in self._objs.values()
+            if o is not existing
+            for d in (o.config, o.live)
+            if d is not None and d.bridge
+        }
+        name = netdef.bridge
+        if name and "%d" not in name:
+            if name in others:
+                raise internal_error(f"bridge name '{name}' already in use.", ErrorDomain.NETWORK)
+            return
+        # Keep the bridge the existing definition already has, when possible.
+        if existing is not None and existing.definition.bridge and not name:
+            netdef.set_bridge(existing.definition.bridge)
+            return
+        template = name or "virbr%d"
+        for i in range(MAX_BRIDGE_ID + 1):
+            candidate = template.replace("%d", str(i), 1)
+            if candidate not in others and not _netdev_exists(candidate):
+                netdef.set_bridge(candidate)
+                return
+        raise internal_error(f"Bridge generation exceeded max id {MAX_BRIDGE_ID}", ErrorDomain.NETWORK)
+
+    async def define_xml(self, xml: str) -> NetworkObject:
+        """Define (or redefine) a persistent network.
+
+        Raises:
+            VirtError: malformed/invalid XML, duplicate name or uuid, bridge in use.
+        """
+        netdef = parse_network(xml)
+        async with self._bridge_lock:
+            existing = self._check_duplicate(netdef)
+            self._assign_bridge(netdef, existing)
+            self.store.save_config(netdef.name, netdef.format(inactive=True))
+            if existing is None:
+                obj = NetworkObject(config=netdef)
+                self._objs[netdef.uuid] = obj
+            else:
+                obj = existing
+                obj.config = netdef
+        log.info("network %s defined", netdef.name)
+        self._emit(obj.ref(), EVENT_DEFINED, 0)
+        return obj
+
+    async def undefine(self, ref: dict[str, Any]) -> None:
+        """Remove a persistent definition; an active network becomes transient.
+
+        Raises:
+            VirtError: unknown network, or a transient one.
+        """
+        obj = self.get(ref)
+        async with obj.lock:
+            if not obj.persistent:
+                raise operation_invalid("can't undefine transient network", ErrorDomain.NETWORK)
+            name = obj.name
+            self.store.delete_config(name)
+            obj.config = None
+            if not obj.active:
+                del self._objs[obj.uuid]
+                bridge = obj.definition.bridge if obj.live else None
+                netruntime.remove_files(name, bridge, self.paths)
+        log.info("network %s undefined", name)
+        self._emit(obj.ref(), EVENT_UNDEFINED, 0)
+
+    def autostart(self, obj: NetworkObject) -> bool:
+        return obj.persistent and self.store.autostart(obj.name)
+
+    async def set_autostart(self, ref: dict[str, Any], enabled: bool) -> None:
+        obj = self.get(ref)
+        async with obj.lock:
+            if not obj.persistent:
+                raise operation_invalid("cannot set autostart for transient network", ErrorDomain.NETWORK)
+            try:
+                self.store.set_autostart(obj.name, enabled)
+            except OSError as err:
+                raise VirtError(
+                    ErrorNumber.SYSTEM_ERROR,
+                    ErrorDomain.NETWORK,
+                    f"Failed to create symlink '{self.store.autostart_path(obj.name)}': {err.strerror}",
+                ) from err
+
+    def xml_desc(self, ref: dict[str, Any], flags: int) -> str:
+        obj = self.get(ref)
+        if flags & XML_INACTIVE and obj.config is not None:
+            return obj.config.format(inactive=True)
+        if obj.live is not None:
+            obj.live.set_connections(obj.connections)
+            return obj.live.format(inactive=False)
+        return obj.definition.format(inactive=True)
+
+    def bridge_name(self, ref: dict[str, Any]) -> str:
+        obj = self.get(ref)
+        bridge = obj.definition.bridge
+        if not bridge:
+            raise internal_error(f"network '{obj.name}' does not have a bridge name.", ErrorDomain.NETWORK)
+        return bridge
+
+    # ----- lifecycle -------------------------------------------------------
+
+    async def create(self, ref: dict[str, Any]) -> None:
+        """Start a defined network (``net-start``).
+
+        Raises:
+            VirtError: already active, or any start step failed (rolled back).
+        """
+        obj = self.get(ref)
+        async with obj.lock:
+            if obj.active:
+                raise operation_invalid("network is already active", ErrorDomain.NETWORK)
+            assert obj.config is not None
+            await self._start_locked(obj, _clone(obj.config))
+
+    async def _start_locked(self, obj: NetworkObject, live: NetworkDef) -> None:
+        rt = await netruntime.start(live, self.paths)
+        obj.live = live
+        obj.runtime = rt
+        obj.connections = 0
+        try:
+            self._save_status(obj)
+        except OSError as err:
+            await netruntime.stop(rt, self.paths)
+            obj.live = None
+            obj.runtime = None
+            raise VirtError(
+                ErrorNumber.SYSTEM_ERROR, ErrorDomain.NETWORK, f"cannot write status file: {err.strerror}"
+            ) from err
+        log.info("Network '%s' started up", obj.name)
+        self._emit(obj.ref(), EVENT_STARTED, 0)
+
+    async def create_xml(self, xml: str) -> NetworkObject:
+        """Create and start a transient network (``net-create``).
+
+        Raises:
+            VirtError: invalid XML, duplicates, or start failure.
+        """
+        netdef = parse_network(xml)
+        async with self._bridge_lock:
+            existing = self._check_duplicate(netdef)
+            if existing is not None:
+                if existing.active:
+                    raise operation_invalid(f"network is already active as '{existing.name}'", ErrorDomain.NETWORK)
+                raise VirtError(
+                    ErrorNumber.OPERATION_FAILED,
+                    ErrorDomain.NETWORK,
+                    f"network '{existing.name}' already exists with uuid {existing.uuid}",
+                )
+            self._assign_bridge(netdef, None)
+            obj = NetworkObject(config=None, pending=netdef)
+            self._objs[netdef.uuid] = obj
+        try:
+            async with obj.lock:
+                await self._start_locked(obj, netdef)
+        except BaseException:
+            self._objs.pop(netdef.uuid, None)
+            raise
+        finally:
+            obj.pending = None
+        return obj
+
+    async def destroy(self, ref: dict[str, Any]) -> None:
+        """Stop an active network (``net-destroy``); a transient one vanishes.
+
+        Raises:
+            VirtError: the network is not active.
+        """
+        obj = self.get(ref)
+        async with obj.lock:
+            if not obj.active:
+                raise operation_invalid(f"network '{obj.name}' is not active", ErrorDomain.NETWORK)
+            assert obj.runtime is not None
+            name = obj.name
+            await netruntime.stop(obj.runtime, self.paths)
+            self.store.delete_status(name)
+            ref_out = obj.ref()
+            obj.live = None
+            obj.runtime = None
+            obj.connections = 0
+            if not obj.persistent:
+                del self._objs[obj.uuid]
+        log.info("network %s destroyed", name)
+        self._emit(ref_out, EVENT_STOPPED, 0)
+
+    def _save_status(self, obj: NetworkObject) -> None:
+        assert obj.live is not None and obj.runtime is not None
+        root = etree.Element("networkstatus")
+        obj.live.set_connections(obj.connections)
+        root.append(etree.fromstring(obj.live.format(inactive=False)))
+        rt = etree.SubElement(root, "runtime")
+        rt.text = json.dumps(obj.runtime.to_dict(), sort_keys=True)
+        self.store.save_status(obj.name, etree.tostring(root, encoding="unicode", pretty_print=True))
+
+    def dhcp_leases(self, ref: dict[str, Any], mac: str | None) -> list[dict[str, Any]]:
+        """The network's DHCP leases in ``remote_network_dhcp_lease`` form."""
+        obj = self.get(ref)
+        if not obj.active:
+            return []
+        return netruntime.dhcp_leases(obj.definition, self.paths, mac)
+
+    async def update(
+        self, ref: dict[str, Any], command: int, section: int, parent_index: int, xml: str, flags: int
+    ) -> None:
+        """``net-update``: change a section of the live and/or persistent definition.
+
+        Raises:
+            VirtError: invalid command/section/xml, or the network state forbids it.
+        """
+        obj = self.get(ref)
+        async with obj.lock:
+            live = bool(flags & UPDATE_AFFECT_LIVE)
+            config = bool(flags & UPDATE_AFFECT_CONFIG)
+            if not live and not config:  # AFFECT_CURRENT
+                live, config = (True, False) if obj.active else (False, True)
+            if live and not obj.active:
+                raise operation_invalid("network is not running", ErrorDomain.NETWORK)
+            if config and not obj.persistent:
+                raise operation_invalid("cannot change persistent config of a transient network", ErrorDomain.NETWORK)
+            new_config = _clone(obj.config) if config and obj.config is not None else None
+            new_live = _clone(obj.live) if live and obj.live is not None else None
+            for d in (new_config, new_live):
+                if d is not None:
+                    d.update(command, section, parent_index, xml)
+            if new_live is not None:
+                assert obj.runtime is not None
+                await netruntime.apply_update(new_live, obj.runtime, self.paths, section)
+                obj.live = new_live
+                self._save_status(obj)
+            if new_config is not None:
+                self.store.save_config(new_config.name, new_config.format(inactive=True))
+                obj.config = new_config
+
+    # ----- for the domain driver -------------------------------------------
+
+    def attach_port(self, name: str) -> tuple[NetworkObject, str]:
+        """Reserve a connection on an active network; return it and its bridge.
+
+        Raises:
+            VirtError: unknown network, or "network 'x' is not active".
+        """
+        obj = self.lookup_by_name(name)
+        if not obj.active:
+            raise operation_invalid(f"network '{name}' is not active", ErrorDomain.NETWORK)
+        bridge = obj.definition.bridge
+        if not bridge:
+            raise internal_error(f"network '{name}' does not have a bridge name.", ErrorDomain.NETWORK)
+        obj.connections += 1
+        self._save_status_quiet(obj)
+        return obj, bridge
+
+    def detach_port(self, name: str) -> None:
+        obj = self._find_name(name)
+        if obj is not None and obj.active and obj.connections > 0:
+            obj.connections -= 1
+            self._save_status_quiet(obj)
+
+    def _save_status_quiet(self, obj: NetworkObject) -> None:
+        try:
+            self._save_status(obj)
+        except OSError as err:
+            log.error("network %s: cannot write status file: %s", obj.name, err)

@@ -1,0 +1,155 @@
+"""libvirt RPC framing: program numbers, the message header and its limits.
+
+A message on the wire is a u32 length word (counting itself), a 24-byte
+header of six 32-bit fields, then the XDR payload (see libvirt's
+``src/rpc/virnetprotocol.x``).
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from typing import NamedTuple
+
+__all__ = [
+    "ADMIN_PROGRAM",
+    "ADMIN_PROTOCOL_VERSION",
+    "HEADER_MAX",
+    "KEEPALIVE_PING",
+    "KEEPALIVE_PONG",
+    "KEEPALIVE_PROGRAM",
+    "KEEPALIVE_PROTOCOL_VERSION",
+    "LEN_MAX",
+    "LXC_PROGRAM",
+    "LXC_PROTOCOL_VERSION",
+    "MESSAGE_INITIAL",
+    "MESSAGE_MAX",
+    "NUM_FDS_MAX",
+    "PAYLOAD_MAX",
+    "QEMU_PROGRAM",
+    "QEMU_PROTOCOL_VERSION",
+    "REMOTE_PROGRAM",
+    "REMOTE_PROTOCOL_VERSION",
+    "STRING_MAX",
+    "Header",
+    "MessageStatus",
+    "MessageType",
+    "ProtocolError",
+    "check_length",
+    "keepalive_message",
+    "pack_message",
+    "unpack_header",
+]
+
+REMOTE_PROGRAM = 0x20008086
+REMOTE_PROTOCOL_VERSION = 1
+QEMU_PROGRAM = 0x20008087
+QEMU_PROTOCOL_VERSION = 1
+LXC_PROGRAM = 0x00068000
+LXC_PROTOCOL_VERSION = 1
+ADMIN_PROGRAM = 0x06900690
+ADMIN_PROTOCOL_VERSION = 1
+KEEPALIVE_PROGRAM = 0x6B656570  # "keep"
+KEEPALIVE_PROTOCOL_VERSION = 1
+KEEPALIVE_PING = 1
+KEEPALIVE_PONG = 2
+
+#: Initial buffer size libvirt starts with.
+MESSAGE_INITIAL = 65536
+#: Largest message, header + payload, not counting the length word.
+MESSAGE_MAX = 16777216
+#: Size of the serialised header.
+HEADER_MAX = 24
+#: Largest payload.
+PAYLOAD_MAX = MESSAGE_MAX - HEADER_MAX
+#: Size of the length word.
+LEN_MAX = 4
+#: Longest string (VIR_NET_MESSAGE_STRING_MAX).
+STRING_MAX = 4194304
+#: Most file descriptors passed with one message.
+NUM_FDS_MAX = 32
+
+
+class ProtocolError(ValueError):
+    """A framing violation: bad length word, short header, bad field values."""
+
+
+class MessageType(enum.IntEnum):
+    """``virNetMessageType``."""
+
+    CALL = 0
+    REPLY = 1
+    MESSAGE = 2
+    STREAM = 3
+    CALL_WITH_FDS = 4
+    REPLY_WITH_FDS = 5
+
+
+class MessageStatus(enum.IntEnum):
+    """``virNetMessageStatus``."""
+
+    OK = 0
+    ERROR = 1
+    CONTINUE = 2
+
+
+class Header(NamedTuple):
+    """``virNetMessageHeader``: the six fields after the length word."""
+
+    prog: int
+    vers: int
+    proc: int
+    type: int
+    serial: int
+    status: int
+
+
+# length word + header, in one go: prog/vers/serial unsigned, the rest signed.
+_FRAME = struct.Struct(">IIIiiIi")
+_HEADER = struct.Struct(">IIiiIi")
+_LEN = struct.Struct(">I")
+
+
+def check_length(length: int) -> int:
+    """Validate a length word and return the number of bytes that follow it.
+
+    Raises :class:`ProtocolError` when the packet could not even hold a header
+    or is larger than ``MESSAGE_MAX`` (+ the length word).
+    """
+    if length < LEN_MAX + HEADER_MAX:
+        raise ProtocolError(f"packet length {length} is too small for a message header")
+    if length - LEN_MAX > MESSAGE_MAX:
+        raise ProtocolError(f"packet length {length} exceeds the maximum of {MESSAGE_MAX + LEN_MAX}")
+    return length - LEN_MAX
+
+
+def pack_message(header: Header, payload: bytes = b"") -> bytes:
+    """Frame one message: length word (counting itself), header, payload.
+
+    Raises :class:`ProtocolError` if the payload is too large or a header
+    field does not fit its 32-bit slot.
+    """
+    if len(payload) > PAYLOAD_MAX:
+        raise ProtocolError(f"payload of {len(payload)} bytes exceeds the maximum of {PAYLOAD_MAX}")
+    try:
+        frame = _FRAME.pack(LEN_MAX + HEADER_MAX + len(payload), *header)
+    except struct.error as err:
+        raise ProtocolError(f"invalid message header {header!r}: {err}") from err
+    return frame + payload if payload else frame
+
+
+def unpack_header(data: bytes | bytearray | memoryview) -> Header:
+    """Decode the 24-byte header at the start of ``data`` (after the length word).
+
+    Raises :class:`ProtocolError` if fewer than 24 bytes are given.
+    """
+    if len(data) < HEADER_MAX:
+        raise ProtocolError(f"message of {len(data)} bytes is too short for a header")
+    return Header(*_HEADER.unpack_from(data, 0))
+
+
+def keepalive_message(proc: int) -> bytes:
+    """Return a complete keepalive PING (1) or PONG (2) message (28 bytes)."""
+    return pack_message(
+        Header(KEEPALIVE_PROGRAM, KEEPALIVE_PROTOCOL_VERSION, proc, MessageType.MESSAGE, 0, MessageStatus.OK)
+    )

@@ -1,0 +1,226 @@
+"""Persistent definitions and live status files, written atomically.
+
+Layout under the daemon's ``--root`` (see DESIGN.md):
+
+- ``etc/pyvirt/qemu/NAME.xml`` and ``etc/pyvirt/qemu/autostart/NAME.xml``
+- ``etc/pyvirt/qemu/networks/NAME.xml`` and ``.../networks/autostart/NAME.xml``
+- ``run/pyvirt/qemu/NAME.xml`` and ``run/pyvirt/network/NAME.xml`` (live status)
+
+A definition on disk is either the old one or the new one, never a mix: every
+write goes to a temp file in the same directory, is fsynced, renamed over the
+target, and the directory is fsynced.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+TEMP_PREFIX = ".pyvirt-tmp-"
+
+
+def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``text`` so readers see the old or the new file.
+
+    Raises:
+        OSError: when the file cannot be written (disk full, permissions); the
+            old file, if any, is left untouched and no temp file remains.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fchmod(f.fileno(), mode)
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or unlink in ``path`` durable."""
+    try:
+        dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def remove(path: Path) -> None:
+    """Remove ``path`` if it exists, durably."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return
+    fsync_dir(path.parent)
+
+
+def clean_temp_files(directory: Path) -> int:
+    """Delete temp files left by an interrupted write; return how many."""
+    count = 0
+    if not directory.is_dir():
+        return 0
+    for entry in directory.iterdir():
+        if entry.name.startswith(TEMP_PREFIX):
+            log.info("removing leftover temp file %s", entry)
+            entry.unlink(missing_ok=True)
+            count += 1
+    return count
+
+
+@dataclass(frozen=True)
+class ObjectStore:
+    """Where one kind of object (domains or networks) keeps its files.
+
+    ``config_dir`` holds ``NAME.xml`` definitions, ``autostart_dir`` the
+    symlinks, ``state_dir`` the live status files.
+    """
+
+    config_dir: Path
+    autostart_dir: Path
+    state_dir: Path
+
+    def prepare(self) -> None:
+        """Create the directories (0755 for config, 0700 for state)."""
+        self.config_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        clean_temp_files(self.config_dir)
+        clean_temp_files(self.state_dir)
+
+    def config_path(self, name: str) -> Path:
+        return self.config_dir / f"{name}.xml"
+
+    def autostart_path(self, name: str) -> Path:
+        return self.autostart_dir / f"{name}.xml"
+
+    def status_path(self, name: str) -> Path:
+        return self.state_dir / f"{name}.xml"
+
+    def configs(self) -> Iterator[tuple[str, Path]]:
+        """Yield ``(name, path)`` for each stored definition."""
+        if not self.config_dir.is_dir():
+            return
+        for entry in sorted(self.config_dir.iterdir()):
+            if entry.suffix == ".xml" and entry.is_file() and not entry.name.startswith("."):
+                yield entry.stem, entry
+
+    def statuses(self) -> Iterator[tuple[str, Path]]:
+        """Yield ``(name, path)`` for each live status file."""
+        if not self.state_dir.is_dir():
+            return
+        for entry in sorted(self.state_dir.iterdir()):
+            if entry.suffix == ".xml" and entry.is_file() and not entry.name.startswith("."):
+                yield entry.stem, entry
+
+    def save_config(self, name: str, text: str) -> None:
+        write_atomic(self.config_path(name), text)
+
+    def delete_config(self, name: str) -> None:
+        remove(self.config_path(name))
+        self.set_autostart(name, False)
+
+    def save_status(self, name: str, text: str) -> None:
+        write_atomic(self.status_path(name), text)
+
+    def delete_status(self, name: str) -> None:
+        remove(self.status_path(name))
+
+    def autostart(self, name: str) -> bool:
+        return os.path.lexists(self.autostart_path(name))
+
+    def set_autostart(self, name: str, enabled: bool) -> None:
+        """Create or remove the autostart symlink, as libvirt does.
+
+        Raises:
+            OSError: when the link cannot be created.
+        """
+        link = self.autostart_path(name)
+        if enabled:
+            if os.path.lexists(link):
+                return
+            self.autostart_dir.mkdir(parents=True, exist_ok=True)
+            os.symlink(self.config_path(name), link)
+            fsync_dir(self.autostart_dir)
+        else:
+            if os.path.lexists(link):
+                link.unlink()
+                fsync_dir(self.autostart_dir)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Every path of one pyvirtd instance, all under ``root``."""
+
+    root: Path
+
+    @property
+    def etc(self) -> Path:
+        return self.root / "etc/pyvirt"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run/pyvirt"
+
+    @property
+    def lib(self) -> Path:
+        return self.root / "var/lib/pyvirt"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "var/log/pyvirt"
+
+    @property
+    def socket_rw(self) -> Path:
+        return self.run / "pyvirt-sock"
+
+    @property
+    def socket_ro(self) -> Path:
+        return self.run / "pyvirt-sock-ro"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.run / "pyvirtd.pid"
+
+    @property
+    def domains(self) -> ObjectStore:
+        return ObjectStore(
+            config_dir=self.etc / "qemu",
+            autostart_dir=self.etc / "qemu/autostart",
+            state_dir=self.run / "qemu",
+        )
+
+    @property
+    def networks(self) -> ObjectStore:
+        return ObjectStore(
+            config_dir=self.etc / "qemu/networks",
+            autostart_dir=self.etc / "qemu/networks/autostart",
+            state_dir=self.run / "network",
+        )
+
+    @property
+    def dnsmasq_dir(self) -> Path:
+        return self.lib / "dnsmasq"
+
+    @property
+    def qemu_log_dir(self) -> Path:
+        return self.log / "qemu"
+
+    @property
+    def qemu_lib_dir(self) -> Path:
+        return self.lib / "qemu"
