@@ -17,10 +17,9 @@ from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-from tests.unit.netdef_stub import DnsDef, HostDef, IpDef, NetDef, PortForwardDef  # noqa: E402
-
-from pyvirt.errors import VirtError  # noqa: E402
-from pyvirt.network import runtime  # noqa: E402
+from pyvirt.errors import VirtError
+from pyvirt.network import runtime
+from tests.unit.netdef_stub import DnsDef, HostDef, IpDef, NetDef, PortForwardDef
 
 
 def build(spec: dict[str, Any]) -> NetDef:

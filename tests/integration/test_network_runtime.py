@@ -2,7 +2,8 @@
 
 Topology per test (all namespaces created here and removed afterwards):
 
-    guest ns  gv0 ---veth--- gh0 (in virbr0)   host ns (runtime)   up0h 203.0.113.2 ---veth--- up0 203.0.113.1  upstream ns
+    guest ns: gv0 --veth-- gh0 (in virbr0) | host ns (the runtime)
+    host ns:  up0h 203.0.113.2 --veth-- up0 203.0.113.1 (upstream ns)
 
 Nothing runs in, or sends traffic to, the machine's own namespace.
 """
@@ -76,7 +77,11 @@ def default_spec(**kw: Any) -> dict[str, Any]:
         "bridge": "virbr0",
         "forward_mode": "nat",
         "ips": [
-            {"address": "192.168.122.1", "prefix": 24, "dhcp_ranges": [["192.168.122.2", "192.168.122.254", None]]}
+            {
+                "address": "192.168.122.1",
+                "prefix": 24,
+                "dhcp_ranges": [["192.168.122.2", "192.168.122.254", None]],
+            }
         ],
     }
     spec.update(kw)
@@ -104,23 +109,55 @@ class Lab:
         for ns in (self.host, self.guest, self.up):
             self.ns(ns, "ip", "link", "set", "lo", "up")
         # uplink host <-> upstream
-        sh("ip", "-n", self.host, "link", "add", "up0h", "type", "veth", "peer", "name", "up0", "netns", self.up)
+        sh(
+            "ip",
+            "-n",
+            self.host,
+            "link",
+            "add",
+            "up0h",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "up0",
+            "netns",
+            self.up,
+        )
         self.ns(self.host, "ip", "addr", "add", f"{HOST_UPLINK}/24", "dev", "up0h")
         self.ns(self.host, "ip", "link", "set", "up0h", "up")
         self.ns(self.up, "ip", "addr", "add", f"{UPSTREAM}/24", "dev", "up0")
         self.ns(self.up, "ip", "link", "set", "up0", "up")
         # guest cable: gv0 in the guest ns, gh0 in the host ns (enslaved to the bridge later)
-        sh("ip", "-n", self.host, "link", "add", "gh0", "type", "veth", "peer", "name", "gv0", "netns", self.guest)
+        sh(
+            "ip",
+            "-n",
+            self.host,
+            "link",
+            "add",
+            "gh0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "gv0",
+            "netns",
+            self.guest,
+        )
         self.ns(self.guest, "ip", "link", "set", "gv0", "address", GUEST_MAC, "up")
         self.script = self.root / "udhcpc.sh"
         self.script.write_text(UDHCPC_SCRIPT)
         self.script.chmod(0o755)
 
-    def ns(self, ns: str, *argv: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    def ns(
+        self, ns: str, *argv: str, check: bool = True, timeout: float = 30
+    ) -> subprocess.CompletedProcess[str]:
         return sh("ip", "netns", "exec", ns, *argv, check=check, timeout=timeout)
 
     def runner(self, op: str, arg: dict[str, Any]) -> dict[str, Any]:
-        res = self.ns(self.host, sys.executable, str(RUNNER), op, str(self.root), json.dumps(arg), check=False)
+        res = self.ns(
+            self.host, sys.executable, str(RUNNER), op, str(self.root), json.dumps(arg), check=False
+        )
         assert res.stdout, f"runner {op} printed nothing; stderr: {res.stderr}"
         return dict(json.loads(res.stdout.strip().splitlines()[-1]))
 
@@ -167,7 +204,9 @@ class Lab:
         text = path.read_text() if path.exists() else ""
         return list(json.loads(text)) if text.strip() else []
 
-    def wait_leases(self, count: int = 1, bridge: str = "virbr0", timeout: float = 10) -> list[dict[str, Any]]:
+    def wait_leases(
+        self, count: int = 1, bridge: str = "virbr0", timeout: float = 10
+    ) -> list[dict[str, Any]]:
         """The status file's leases once it holds ``count`` (the helper runs after the DHCP reply)."""
         deadline = time.monotonic() + timeout
         while True:
@@ -248,7 +287,9 @@ def test_default_network_nat(lab: Lab) -> None:
     last = int(ip.split(".")[-1])
     assert ip.startswith("192.168.122.") and 2 <= last <= 254
     leases = lab.wait_leases(1)
-    assert [(x["ip-address"], x["mac-address"], x.get("hostname")) for x in leases] == [(ip, GUEST_MAC, "client1")]
+    assert [(x["ip-address"], x["mac-address"], x.get("hostname")) for x in leases] == [
+        (ip, GUEST_MAC, "client1")
+    ]
     assert list(leases[0]) in (
         ["ip-address", "mac-address", "hostname", "client-id", "expiry-time"],
         ["ip-address", "mac-address", "hostname", "expiry-time"],
@@ -266,7 +307,9 @@ def test_default_network_nat(lab: Lab) -> None:
 def test_static_host_and_port_forward(lab: Lab) -> None:
     spec = default_spec()
     spec["ips"][0]["dhcp_hosts"] = [{"mac": GUEST_MAC, "ip": "192.168.122.10", "name": "pinned"}]
-    spec["port_forwards"] = [{"proto": "tcp", "port": [8080, 8080], "to_address": "192.168.122.10", "to_port": [8000, 8000]}]
+    spec["port_forwards"] = [
+        {"proto": "tcp", "port": [8080, 8080], "to_address": "192.168.122.10", "to_port": [8000, 8000]}
+    ]
     rt = lab.start(spec)
     hostsfile = (lab.root / "var/lib/pyvirt/dnsmasq/default.hostsfile").read_text()
     assert hostsfile == f"{GUEST_MAC},192.168.122.10,pinned\n"

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (golden nft/dnsmasq lines are kept whole)
 """dnsmasq configuration text: libvirt's lines, in libvirt's order, with our paths."""
 
 from __future__ import annotations
@@ -5,11 +6,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.unit.netdef_stub import DnsDef, DnsHost, Forwarder, HostDef, IpDef, NetDef, Srv, Txt, default_network
 
 from pyvirt.errors import VirtError
 from pyvirt.network import dnsmasq
 from pyvirt.network.paths import NetworkPaths
+from tests.unit.netdef_stub import (
+    DnsDef,
+    DnsHost,
+    Forwarder,
+    HostDef,
+    IpDef,
+    NetDef,
+    Srv,
+    Txt,
+    default_network,
+)
 
 REFERENCE = Path("/work/shared/reference/libvirt-9.0-outputs/014-dnsmasq-default.conf.txt")
 HEADER = (
@@ -158,7 +169,10 @@ def test_two_dhcp_ipv4_definitions_are_refused() -> None:
     )  # fmt: skip
     with pytest.raises(VirtError) as exc:
         dnsmasq.build_config(nd, ROOT)
-    assert exc.value.message == "unsupported configuration: For IPv4, multiple DHCP definitions cannot be specified."
+    assert (
+        exc.value.message
+        == "unsupported configuration: For IPv4, multiple DHCP definitions cannot be specified."
+    )
 
 
 @pytest.mark.parametrize(

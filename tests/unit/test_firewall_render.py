@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (golden nft/dnsmasq lines are kept whole)
 """nftables rendering: libvirt's nftables rules, in per-network chains of our private table."""
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ add rule ip pyvirt_network guest_output counter jump pv_default_out
 add rule ip pyvirt_network guest_input counter jump pv_default_in
 add rule ip pyvirt_network guest_cross counter jump pv_default_cross
 add rule ip pyvirt_network guest_nat counter jump pv_default_nat
-"""  # noqa: E501
+"""
 
 
 def test_nat_default_rules() -> None:

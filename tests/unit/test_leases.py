@@ -56,7 +56,10 @@ def test_mac_filter_is_case_insensitive(tmp_path: Path) -> None:
     ("entry", "message"),
     [
         ({"ip-address": "1.2.3.4", "expiry-time": 0}, "internal error: found lease without mac-address"),
-        ({"mac-address": "52:54:00:00:00:01", "expiry-time": 0}, "internal error: found lease without ip-address"),
+        (
+            {"mac-address": "52:54:00:00:00:01", "expiry-time": 0},
+            "internal error: found lease without ip-address",
+        ),
         ({"ip-address": "1.2.3.4", "mac-address": "x"}, "internal error: found lease without expiry-time"),
     ],
 )

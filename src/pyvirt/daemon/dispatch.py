@@ -337,6 +337,75 @@ async def _dom_undefine_flags(d: Dispatcher, c: ClientConnection, a: Any) -> Any
     return None
 
 
+@handles(Proc.DOMAIN_CREATE)
+async def _dom_create(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+    await d.domains.create(a["dom"])
+    return None
+
+
+@handles(Proc.DOMAIN_CREATE_WITH_FLAGS)
+async def _dom_create_flags(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+    return {"dom": (await d.domains.create(a["dom"], a["flags"])).ref()}
+
+
+@handles(Proc.DOMAIN_CREATE_XML)
+async def _dom_create_xml(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+    return {"dom": (await d.domains.create_xml(a["xml_desc"], a["flags"])).ref()}
+
+
+@handles(Proc.DOMAIN_DESTROY)
+async def _dom_destroy(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+    await d.domains.destroy(a["dom"])
+    return None
+
+
+@handles(Proc.DOMAIN_DESTROY_FLAGS)
+async def _dom_destroy_flags(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+    await d.domains.destroy(a["dom"], a["flags"])
+    return None
+
+
+@handles(Proc.DOMAIN_SHUTDOWN)
+async def _dom_shutdown(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+    await d.domains.shutdown(a["dom"])
+    return None
+
+
+@handles(Proc.DOMAIN_SHUTDOWN_FLAGS)
+async def _dom_shutdown_flags(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+    await d.domains.shutdown(a["dom"], a["flags"])
+    return None
+
+
+@handles(Proc.DOMAIN_REBOOT)
+async def _dom_reboot(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+    await d.domains.reboot(a["dom"], a["flags"])
+    return None
+
+
+@handles(Proc.DOMAIN_RESET)
+async def _dom_reset(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+    await d.domains.reset(a["dom"], a["flags"])
+    return None
+
+
+@handles(Proc.DOMAIN_SUSPEND)
+async def _dom_suspend(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+    await d.domains.suspend(a["dom"])
+    return None
+
+
+@handles(Proc.DOMAIN_RESUME)
+async def _dom_resume(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+    await d.domains.resume(a["dom"])
+    return None
+
+
+@handles(Proc.DOMAIN_INTERFACE_ADDRESSES)
+async def _dom_ifaddrs(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+    return {"ifaces": d.domains.interface_addresses(a["dom"], a["source"])}
+
+
 # ----- domain events ---------------------------------------------------------
 
 

@@ -71,12 +71,23 @@ def acquire_pidfile(path: Path) -> int:
     return fd
 
 
+class _QuietLibraries(logging.Filter):
+    """Drop libraries' chatter (every netlink message, every QMP frame) below WARNING."""
+
+    NOISY = ("pyroute2", "qemu.qmp", "asyncio")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or not record.name.startswith(self.NOISY)
+
+
 def setup_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_QuietLibraries())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -269,7 +269,7 @@ async def create_tap(
                     bidx = await _index(ipr, bridge)
                     if not mtu:
                         links = await ipr.link("get", index=bidx)
-                        mtu = int(list(links)[0].get("mtu") or 0) or None
+                        mtu = int(next(iter(links)).get("mtu") or 0) or None
                 if mtu:
                     await ipr.link("set", index=idx, mtu=int(mtu))
                 if bridge:

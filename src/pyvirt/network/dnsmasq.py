@@ -563,7 +563,9 @@ def reload(pid: int | None, conf_path: str | Path) -> None:
     """
     if not is_running(pid, conf_path):
         raise VirtError(
-            38, ErrorDomain.NETWORK, f"Failed to make dnsmasq (PID: {pid}) reload config files.: No such process"
+            38,
+            ErrorDomain.NETWORK,
+            f"Failed to make dnsmasq (PID: {pid}) reload config files.: No such process",
         )
     assert pid is not None
     try:

@@ -543,6 +543,13 @@ class NetworkDriver:
         self._save_status_quiet(obj)
         return obj, bridge
 
+    def reclaim_port(self, name: str) -> None:
+        """Count a port of a domain found running at daemon start."""
+        obj = self._find_name(name)
+        if obj is not None and obj.active:
+            obj.connections += 1
+            self._save_status_quiet(obj)
+
     def detach_port(self, name: str) -> None:
         obj = self._find_name(name)
         if obj is not None and obj.active and obj.connections > 0:

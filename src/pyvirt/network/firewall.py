@@ -225,7 +225,8 @@ def _dnat_rules(pf: PortForward, bridge: str, nets: list[str]) -> tuple[list[str
     dnat = []
     if pf.start == pf.to_start:
         dnat.append(
-            f"{match} meta l4proto {proto} th dport {_ports(pf.start, pf.end)} counter dnat to {pf.to_address}"
+            f"{match} meta l4proto {proto} th dport {_ports(pf.start, pf.end)} "
+            f"counter dnat to {pf.to_address}"
         )
     elif pf.end - pf.start < MAX_PORT_MAP:
         for off in range(pf.end - pf.start + 1):
@@ -291,19 +292,24 @@ def render_rules(netdef: Any) -> NetworkRules | None:
                 masq = mode == "nat" and (family == "ip" or nat_v6)
                 out_r.append(f"{kw} saddr {net} {br_in}{dev_out} counter accept")
                 if masq:
-                    in_r.append(f"{dev_in}{br_out} {kw} daddr {net} ct state related,established counter accept")
+                    in_r.append(
+                        f"{dev_in}{br_out} {kw} daddr {net} ct state related,established counter accept"
+                    )
                 else:
                     in_r.append(f"{dev_in}{br_out} {kw} daddr {net} counter accept")
                 if masq:
                     addr, (p1, p2) = _nat_target(netdef)
-                    nat_r.append(f"{kw} saddr {net} {kw} daddr {'ff02::/16' if family == 'ip6' else '224.0.0.0/24'}"
-                                 " counter return")
+                    nat_r.append(
+                        f"{kw} saddr {net} {kw} daddr {'ff02::/16' if family == 'ip6' else '224.0.0.0/24'}"
+                        " counter return"
+                    )
                     if family == "ip":
                         nat_r.append(f"{kw} saddr {net} {kw} daddr 255.255.255.255/32 counter return")
                     for proto in ("tcp", "udp"):
                         target = f"snat to {addr}:{p1}-{p2}" if addr else f"masquerade to :{p1}-{p2}"
                         nat_r.append(
-                            f"meta l4proto {proto} {kw} saddr {net} {kw} daddr != {net}{dev_out} counter {target}"
+                            f"meta l4proto {proto} {kw} saddr {net} {kw} daddr != {net}{dev_out} "
+                            f"counter {target}"
                         )
                     target = f"snat to {addr}" if addr else "masquerade"
                     nat_r.append(f"{kw} saddr {net} {kw} daddr != {net}{dev_out} counter {target}")
@@ -363,12 +369,8 @@ class TableState:
         return state
 
 
-def _q(chain: str) -> str:
-    return chain
-
-
 def render_add(rules: NetworkRules, states: dict[str, TableState]) -> str:
-    """The nft script adding (or re-adding, replacing what is there) ``rules`` given the current ``states``."""
+    """The nft script adding ``rules`` (replacing what is there) given the current ``states``."""
     lines: list[str] = []
     for family, chains in rules.chains.items():
         st = states.get(family) or TableState()
@@ -390,12 +392,12 @@ def render_add(rules: NetworkRules, states: dict[str, TableState]) -> str:
             if chain[len(rules.prefix) + 1 :] in CHAIN_PARENTS:
                 lines += [f"flush chain {t} {chain}", f"delete chain {t} {chain}"]
         for chain, body in chains.items():
-            lines.append(f"add chain {t} {_q(chain)}")
+            lines.append(f"add chain {t} {chain}")
             if chain in st.chains:
-                lines.append(f"flush chain {t} {_q(chain)}")
-            lines += [f"add rule {t} {_q(chain)} {r}" for r in body]
+                lines.append(f"flush chain {t} {chain}")
+            lines += [f"add rule {t} {chain} {r}" for r in body]
         for parent, chain in rules.jumps(family):
-            lines.append(f"add rule {t} {parent} counter jump {_q(chain)}")
+            lines.append(f"add rule {t} {parent} counter jump {chain}")
     return "".join(line + "\n" for line in lines)
 
 
@@ -486,7 +488,9 @@ async def apply_script(script: str) -> None:
     if rc != 0:
         log.error("nft transaction failed: %s", err.strip().splitlines()[0] if err.strip() else rc)
         log.debug("nft error output: %s", err)
-        raise internal_error(f"Failed to apply firewall rules {nft_binary()} -f -: {err.strip()}", ErrorDomain.NETWORK)
+        raise internal_error(
+            f"Failed to apply firewall rules {nft_binary()} -f -: {err.strip()}", ErrorDomain.NETWORK
+        )
 
 
 async def add_rules(rules: NetworkRules) -> None:

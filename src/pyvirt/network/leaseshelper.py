@@ -82,9 +82,7 @@ def _expiry(lease: dict[str, Any]) -> int | None:
     return value
 
 
-def filter_leases(
-    leases: list[dict[str, Any]], now: int, ip_to_delete: str | None
-) -> list[dict[str, Any]]:
+def filter_leases(leases: list[dict[str, Any]], now: int, ip_to_delete: str | None) -> list[dict[str, Any]]:
     """Keep leases that are well formed, not expired and not for ``ip_to_delete``."""
     kept = []
     for lease in leases:

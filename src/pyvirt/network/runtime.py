@@ -150,7 +150,9 @@ async def start(netdef: Any, paths: NetworkPaths) -> NetworkRuntime:
     v4 = _ips(netdef, "ipv4")
     v6 = _ips(netdef, "ipv6")
     routes = [_route_fields(r) for r in (getattr(netdef, "routes", None) or [])]
-    br.check_route_collision([(str(ip.address), int(ip.prefix)) for ip in v4], [(a, p) for a, p, _, _ in routes])
+    br.check_route_collision(
+        [(str(ip.address), int(ip.prefix)) for ip in v4], [(a, p) for a, p, _, _ in routes]
+    )
     if not netdef.bridge:
         raise internal_error(f"network '{netdef.name}' has no bridge name defined", ErrorDomain.NETWORK)
     name, bridge = str(netdef.name), str(netdef.bridge)
@@ -350,7 +352,14 @@ async def apply_update(netdef: Any, rt: NetworkRuntime, paths: NetworkPaths, sec
         return
     if section in (SECTION_IP, SECTION_FORWARD, SECTION_FORWARD_INTERFACE, SECTION_FORWARD_PF):
         await update_port_forwards(netdef, rt, paths)
-    if section in (SECTION_BRIDGE, SECTION_DOMAIN, SECTION_IP, SECTION_IP_DHCP_RANGE, SECTION_DNS_TXT, SECTION_DNS_SRV):
+    if section in (
+        SECTION_BRIDGE,
+        SECTION_DOMAIN,
+        SECTION_IP,
+        SECTION_IP_DHCP_RANGE,
+        SECTION_DNS_TXT,
+        SECTION_DNS_SRV,
+    ):
         await restart_dnsmasq(netdef, rt, paths)
 
 
@@ -373,5 +382,5 @@ def dhcp_leases(netdef: Any, paths: NetworkPaths, mac: str | None = None) -> lis
 
 
 def remove_files(name: str, bridge: str | None, paths: NetworkPaths) -> None:
-    """Delete the network's dnsmasq files (conf, hosts, pid; status and macs when ``bridge``), for undefine."""
+    """Delete the network's dnsmasq files (conf, hosts, pid; status and macs with ``bridge``): undefine."""
     dnsmasq.remove_files(name, paths, bridge=bridge)

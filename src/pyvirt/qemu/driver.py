@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import logging
 import os
 import uuid as uuidlib
@@ -17,9 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lxml import etree
+
 from pyvirt.conf.capabilities import Capabilities
 from pyvirt.conf.domain import DomainDef, parse_domain
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError, no_domain, operation_invalid
+from pyvirt.network import bridge as netdev
+from pyvirt.qemu import process
+from pyvirt.qemu.monitor import MonitorError, QemuMonitor
+from pyvirt.qemu.runtime import DomainRuntime, Port, tap_mac
 from pyvirt.store import Layout, ObjectStore
 
 if TYPE_CHECKING:
@@ -101,6 +108,26 @@ LIST_NO_SNAPSHOT = 8192
 XML_SECURE = 1
 XML_INACTIVE = 2
 
+START_PAUSED = 1  # VIR_DOMAIN_START_PAUSED
+DESTROY_GRACEFUL = 1  # VIR_DOMAIN_DESTROY_GRACEFUL
+
+# Event details (virDomainEvent*DetailType).
+STARTED_BOOTED = 0
+SUSPENDED_PAUSED = 0
+RESUMED_UNPAUSED = 0
+STOPPED_SHUTDOWN = 0
+STOPPED_DESTROYED = 1
+STOPPED_CRASHED = 2
+STOPPED_FAILED = 5
+SHUTDOWN_FINISHED = 0
+SHUTDOWN_GUEST = 1
+SHUTDOWN_HOST = 2
+
+# virDomainInterfaceAddressesSource
+IFADDR_SOURCE_LEASE = 0
+IFADDR_SOURCE_AGENT = 1
+IFADDR_SOURCE_ARP = 2
+
 Emit = Callable[[dict[str, Any], int, int], None]
 
 
@@ -114,7 +141,7 @@ class DomainObject:
     state: DomainState = DomainState.SHUTOFF
     reason: int = ShutoffReason.UNKNOWN
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    runtime: Any = None
+    runtime: DomainRuntime | None = None
 
     @property
     def definition(self) -> DomainDef:
@@ -164,7 +191,7 @@ class DomainDriver:
         return self._caps
 
     async def initialize(self) -> None:
-        """Load the stored definitions (and, later, reattach to running QEMUs)."""
+        """Load stored definitions, then reattach to QEMUs still running."""
         self.store.prepare()
         for name, path in self.store.configs():
             try:
@@ -176,12 +203,84 @@ class DomainDriver:
                 log.error("skipping %s: it defines domain '%s'", path, domdef.name)
                 continue
             self._objs[domdef.uuid] = DomainObject(config=domdef)
+        for name, path in self.store.statuses():
+            await self._reattach(name, path)
+
+    async def _reattach(self, name: str, path: Any) -> None:
+        try:
+            root = etree.fromstring(path.read_bytes(), etree.XMLParser(resolve_entities=False, no_network=True))
+            dom_elem = root.find("domain")
+            rt_elem = root.find("runtime")
+            if dom_elem is None or rt_elem is None:
+                raise ValueError("incomplete status file")
+            live = parse_domain(etree.tostring(dom_elem, encoding="unicode"), None)
+            rt = DomainRuntime.from_dict(json.loads(rt_elem.text or "{}"))
+            state = DomainState(int(root.get("state", "1")))
+            reason = int(root.get("reason", "0"))
+        except Exception as err:
+            log.error("domain %s: unreadable status file %s (%s); marking it shut off", name, path, err)
+            self.store.delete_status(name)
+            return
+        obj = self._objs.get(live.uuid)
+        if obj is None:
+            obj = DomainObject(config=None)
+            self._objs[live.uuid] = obj
+        if not process.is_alive(rt.record):
+            log.warning("domain %s exited while pyvirtd was down", name)
+            obj.live, obj.runtime, obj.id = live, rt, rt.record.dom_id
+            await self._release(obj, ShutoffReason.UNKNOWN, log_reason="shutdown")
+            return
+        obj.live, obj.runtime, obj.id = live, rt, rt.record.dom_id
+        obj.state, obj.reason = state, reason
+        self._next_id = max(self._next_id, obj.id + 1)
+        for port in rt.ports:
+            if port.network:
+                self.networks.reclaim_port(port.network)
+        try:
+            monitor = QemuMonitor(
+                str(rt.record.monitor_path),
+                name=name,
+                on_event=self._event_handler(obj, rt),
+                on_eof=lambda: None,
+            )
+            await monitor.connect(timeout=10, alive=lambda: process.is_alive(rt.record))
+            rt.monitor = monitor
+            status, running = await monitor.query_status()
+            if running:
+                obj.state = DomainState.RUNNING
+            elif status == "paused" and obj.state == DomainState.RUNNING:
+                obj.state, obj.reason = DomainState.PAUSED, PausedReason.UNKNOWN
+        except VirtError as err:
+            log.error("domain %s: cannot reconnect to its monitor: %s", name, err.message)
+        rt.watcher = process.watch_exit(rt.record, self._exit_handler(obj, rt))
+        log.info("domain %s is running (reattached to pid %d)", name, rt.pid)
 
     async def autostart_all(self) -> None:
-        """Start domains marked autostart (once per host boot)."""
+        """Start domains marked autostart, once per host boot."""
+        marker = self.store.state_dir / "autostarted"
+        if marker.exists():
+            return
+        for obj in list(self._objs.values()):
+            if obj.persistent and not obj.active and self.store.autostart(obj.name):
+                try:
+                    await self.create(obj.ref())
+                except VirtError as err:
+                    log.error("autostart of domain %s failed: %s", obj.name, err.message)
+        marker.touch()
 
     async def close(self) -> None:
-        """Leave running domains running: they outlive the daemon."""
+        """Leave running domains running (they outlive the daemon); drop monitors."""
+        for obj in self._objs.values():
+            rt = obj.runtime
+            if rt is None:
+                continue
+            if rt.watcher is not None:
+                rt.watcher.cancel()
+            if rt.monitor is not None:
+                try:
+                    await rt.monitor.close()
+                except Exception:
+                    log.debug("closing monitor of %s failed", obj.name, exc_info=True)
 
     # ----- lookups ---------------------------------------------------------
 
@@ -337,8 +436,8 @@ class DomainDriver:
         obj = self.get(ref)
         if flags & XML_INACTIVE and obj.config is not None:
             return obj.config.format(inactive=True)
-        if obj.live is not None:
-            return obj.live.format(inactive=False, live=obj.runtime.live_info() if obj.runtime else None)
+        if obj.live is not None and obj.runtime is not None:
+            return obj.live.format(inactive=False, live=obj.runtime.live_info(obj.live))
         return obj.definition.format(inactive=True)
 
     def info(self, ref: dict[str, Any]) -> dict[str, Any]:
@@ -357,3 +456,371 @@ class DomainDriver:
     def state(self, ref: dict[str, Any]) -> tuple[int, int]:
         obj = self.get(ref)
         return int(obj.state), int(obj.reason)
+
+    # ----- lifecycle -------------------------------------------------------
+
+    def _save_status(self, obj: DomainObject) -> None:
+        assert obj.live is not None and obj.runtime is not None
+        root = etree.Element(
+            "domstatus", state=str(int(obj.state)), reason=str(int(obj.reason)), id=str(obj.id)
+        )
+        root.append(etree.fromstring(obj.live.format(inactive=False, live=obj.runtime.live_info(obj.live))))
+        rt = etree.SubElement(root, "runtime")
+        rt.text = json.dumps(obj.runtime.to_dict(), sort_keys=True)
+        self.store.save_status(obj.name, etree.tostring(root, encoding="unicode", pretty_print=True))
+
+    def _save_status_quiet(self, obj: DomainObject) -> None:
+        try:
+            self._save_status(obj)
+        except OSError as err:
+            log.error("domain %s: cannot write status file: %s", obj.name, err)
+
+    async def create(self, ref: dict[str, Any], flags: int = 0) -> DomainObject:
+        """Start a defined domain (``start``).
+
+        Raises:
+            VirtError: already running, a network not active, QEMU failing.
+        """
+        obj = self.get(ref)
+        async with obj.lock:
+            if obj.active:
+                raise operation_invalid("domain is already running", ErrorDomain.QEMU)
+            assert obj.config is not None
+            await self._start_locked(obj, obj.config.clone(), flags)
+        return obj
+
+    async def create_xml(self, xml: str, flags: int = 0) -> DomainObject:
+        """Create and start a transient domain (``create``).
+
+        Raises:
+            VirtError: invalid XML, duplicates, or start failure.
+        """
+        domdef = parse_domain(xml, self.caps)
+        async with self._define_lock:
+            existing = self._check_duplicate(domdef)
+            if existing is not None:
+                if existing.active:
+                    raise operation_invalid(f"domain '{existing.name}' is already active", ErrorDomain.DOMAIN)
+                obj = existing
+            else:
+                obj = DomainObject(config=None, live=domdef)
+                self._objs[domdef.uuid] = obj
+        try:
+            async with obj.lock:
+                await self._start_locked(obj, domdef, flags)
+        except BaseException:
+            if not obj.persistent and not obj.active:
+                self._objs.pop(domdef.uuid, None)
+            raise
+        return obj
+
+    async def _plug_ports(self, live: DomainDef) -> tuple[list[Port], dict[str, int]]:
+        ports: list[Port] = []
+        fds: dict[str, int] = {}
+        try:
+            for iface in live.interfaces:
+                if iface.type == "network":
+                    assert iface.source_network is not None
+                    _net, bridge = self.networks.attach_port(iface.source_network)
+                    port = Port(alias=iface.alias, mac=iface.mac, network=iface.source_network, bridge=bridge)
+                    ports.append(port)
+                elif iface.type == "bridge":
+                    if not iface.source_bridge or not await netdev.link_exists(iface.source_bridge):
+                        raise VirtError(
+                            ErrorNumber.SYSTEM_ERROR,
+                            ErrorDomain.QEMU,
+                            f"Unable to get index for interface {iface.source_bridge}: No such device",
+                        )
+                    port = Port(alias=iface.alias, mac=iface.mac, bridge=iface.source_bridge)
+                    ports.append(port)
+                else:
+                    continue
+                port.tap, fds[iface.alias] = await netdev.create_tap(tap_mac(iface.mac), port.bridge)
+        except BaseException:
+            await self._unplug_ports(ports, fds)
+            raise
+        return ports, fds
+
+    async def _unplug_ports(self, ports: list[Port], fds: dict[str, int] | None = None) -> None:
+        for port in ports:
+            if port.tap:
+                try:
+                    await netdev.delete_tap(port.tap, (fds or {}).get(port.alias))
+                except VirtError as err:
+                    log.warning("cannot remove tap %s: %s", port.tap, err.message)
+            if port.network:
+                self.networks.detach_port(port.network)
+
+    async def _start_locked(self, obj: DomainObject, live: DomainDef, flags: int) -> None:
+        dom_id = self._next_id
+        ports, fds = await self._plug_ports(live)
+        try:
+            rt_holder: list[DomainRuntime] = []
+
+            def on_event(name: str, data: dict[str, Any], ts: Any) -> None:
+                if rt_holder:
+                    self._event_handler(obj, rt_holder[0])(name, data, ts)
+
+            record, monitor = await process.start_qemu(
+                live, root=self.layout.root, dom_id=dom_id, tap_fds=fds, on_event=on_event
+            )
+        except BaseException:
+            await self._unplug_ports(ports, fds)
+            raise
+        finally:
+            # QEMU has its own copies; the taps vanish when QEMU exits.
+            for fd in fds.values():
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        rt = DomainRuntime(record=record, ports=ports, monitor=monitor)
+        rt_holder.append(rt)
+        self._next_id += 1
+        obj.live, obj.runtime, obj.id = live, rt, dom_id
+        try:
+            if flags & START_PAUSED:
+                obj.state, obj.reason = DomainState.PAUSED, PausedReason.USER
+            else:
+                await monitor.cont()
+                obj.state, obj.reason = DomainState.RUNNING, RunningReason.BOOTED
+            self._save_status(obj)
+        except (VirtError, OSError) as err:
+            log.error("domain %s: start failed after launch: %s", obj.name, err)
+            rt.stopping = True
+            await process.stop_qemu(record)
+            await self._release(obj, ShutoffReason.FAILED, log_reason="failed")
+            if isinstance(err, VirtError):
+                raise
+            raise VirtError(ErrorNumber.SYSTEM_ERROR, ErrorDomain.QEMU, f"cannot write status: {err}") from err
+        rt.watcher = process.watch_exit(record, self._exit_handler(obj, rt))
+        log.info("domain %s started (id %d, pid %d)", obj.name, dom_id, record.pid)
+        self._emit(obj.ref(), Event.STARTED, STARTED_BOOTED)
+        if flags & START_PAUSED:
+            self._emit(obj.ref(), Event.SUSPENDED, SUSPENDED_PAUSED)
+
+    async def _release(self, obj: DomainObject, reason: int, *, log_reason: str) -> None:
+        """Free what a stopped domain held and mark it shut off."""
+        rt = obj.runtime
+        if rt is not None:
+            if rt.watcher is not None:
+                rt.watcher.cancel()
+            if rt.monitor is not None:
+                try:
+                    await rt.monitor.close()
+                except Exception:
+                    log.debug("closing monitor of %s failed", obj.name, exc_info=True)
+            await self._unplug_ports(rt.ports)
+            process.log_shutdown(rt.record.log_path, log_reason)
+            process.cleanup_files(rt.record)
+        self.store.delete_status(obj.name)
+        obj.runtime = None
+        obj.live = None
+        obj.id = -1
+        obj.state, obj.reason = DomainState.SHUTOFF, reason
+        if not obj.persistent:
+            self._objs.pop(obj.uuid, None)
+
+    def _exit_handler(self, obj: DomainObject, rt: DomainRuntime) -> Any:
+        def exited(status: int | None) -> None:
+            asyncio.get_running_loop().create_task(self._on_exit(obj, rt))
+
+        return exited
+
+    async def _on_exit(self, obj: DomainObject, rt: DomainRuntime) -> None:
+        async with obj.lock:
+            if obj.runtime is not rt or rt.stopping:
+                return
+            if rt.shutdown_seen:
+                reason, detail, text = ShutoffReason.SHUTDOWN, STOPPED_SHUTDOWN, "shutdown"
+            else:
+                reason, detail, text = ShutoffReason.CRASHED, STOPPED_CRASHED, "crashed"
+            log.info("domain %s: QEMU exited (%s)", obj.name, text)
+            ref = obj.ref()
+            await self._release(obj, reason, log_reason=text)
+        self._emit(ref, Event.STOPPED, detail)
+
+    def _event_handler(self, obj: DomainObject, rt: DomainRuntime) -> Any:
+        def on_event(name: str, data: dict[str, Any], ts: Any) -> None:
+            if name == "SHUTDOWN":
+                asyncio.get_running_loop().create_task(self._on_guest_shutdown(obj, rt, data or {}))
+
+        return on_event
+
+    async def _on_guest_shutdown(self, obj: DomainObject, rt: DomainRuntime, data: dict[str, Any]) -> None:
+        if obj.runtime is not rt or rt.stopping:
+            return
+        if rt.fake_reboot:
+            rt.fake_reboot = False
+            try:
+                assert rt.monitor is not None
+                await rt.monitor.system_reset()
+                await rt.monitor.cont()
+            except VirtError as err:
+                log.error("domain %s: reboot failed: %s", obj.name, err.message)
+            return
+        guest = bool(data.get("guest", True))
+        rt.shutdown_seen = True
+        obj.state, obj.reason = DomainState.SHUTDOWN, 1  # VIR_DOMAIN_SHUTDOWN_USER
+        self._save_status_quiet(obj)
+        self._emit(obj.ref(), Event.SHUTDOWN, SHUTDOWN_GUEST if guest else SHUTDOWN_HOST)
+        action = obj.definition.on_poweroff
+        if action in ("restart", "restart-and-rename"):
+            try:
+                assert rt.monitor is not None
+                await rt.monitor.system_reset()
+                await rt.monitor.cont()
+                rt.shutdown_seen = False
+                obj.state, obj.reason = DomainState.RUNNING, RunningReason.BOOTED
+                self._save_status_quiet(obj)
+            except VirtError as err:
+                log.error("domain %s: restart failed: %s", obj.name, err.message)
+            return
+        # destroy (the default) and preserve: QEMU was started with -no-shutdown.
+        if action != "preserve":
+            process.kill_nowait(rt.record)
+
+    def _running(self, ref: dict[str, Any]) -> DomainObject:
+        obj = self.get(ref)
+        if not obj.active:
+            raise operation_invalid("domain is not running", ErrorDomain.QEMU)
+        return obj
+
+    async def destroy(self, ref: dict[str, Any], flags: int = 0) -> None:
+        """Stop a domain at once (``destroy``); a transient one disappears.
+
+        Raises:
+            VirtError: not running; with GRACEFUL, QEMU did not stop on SIGTERM.
+        """
+        obj = self._running(ref)
+        async with obj.lock:
+            if not obj.active or obj.runtime is None:
+                raise operation_invalid("domain is not running", ErrorDomain.QEMU)
+            rt = obj.runtime
+            rt.stopping = True
+            if rt.watcher is not None:
+                rt.watcher.cancel()
+            stopped = await process.stop_qemu(rt.record, graceful=bool(flags & DESTROY_GRACEFUL))
+            if not stopped:
+                rt.stopping = False
+                rt.watcher = process.watch_exit(rt.record, self._exit_handler(obj, rt))
+                raise VirtError(
+                    ErrorNumber.OPERATION_FAILED,
+                    ErrorDomain.QEMU,
+                    "failed to terminate process {} with SIGTERM: Device or resource busy".format(rt.pid),
+                )
+            ref_out = obj.ref()
+            await self._release(obj, ShutoffReason.DESTROYED, log_reason="destroyed")
+        log.info("domain %s destroyed", ref_out["name"])
+        self._emit(ref_out, Event.STOPPED, STOPPED_DESTROYED)
+
+    async def _monitor_call(self, ref: dict[str, Any], what: str) -> DomainObject:
+        obj = self._running(ref)
+        async with obj.lock:
+            rt = obj.runtime
+            if rt is None or rt.monitor is None:
+                raise operation_invalid("domain is not running", ErrorDomain.QEMU)
+            try:
+                if what == "powerdown":
+                    await rt.monitor.system_powerdown()
+                elif what == "reboot":
+                    rt.fake_reboot = True
+                    await rt.monitor.system_powerdown()
+                elif what == "reset":
+                    await rt.monitor.system_reset()
+                elif what == "suspend":
+                    if obj.state == DomainState.PAUSED:
+                        return obj
+                    await rt.monitor.stop()
+                    obj.state, obj.reason = DomainState.PAUSED, PausedReason.USER
+                    self._save_status_quiet(obj)
+                    self._emit(obj.ref(), Event.SUSPENDED, SUSPENDED_PAUSED)
+                elif what == "resume":
+                    if obj.state != DomainState.PAUSED:
+                        raise operation_invalid("domain is not paused", ErrorDomain.QEMU)
+                    await rt.monitor.cont()
+                    obj.state, obj.reason = DomainState.RUNNING, RunningReason.UNPAUSED
+                    self._save_status_quiet(obj)
+                    self._emit(obj.ref(), Event.RESUMED, RESUMED_UNPAUSED)
+            except MonitorError:
+                raise
+        return obj
+
+    async def shutdown(self, ref: dict[str, Any], flags: int = 0) -> None:
+        """Ask the guest to power off (ACPI power button).
+
+        Raises:
+            VirtError: not running.
+        """
+        await self._monitor_call(ref, "powerdown")
+
+    async def reboot(self, ref: dict[str, Any], flags: int = 0) -> None:
+        await self._monitor_call(ref, "reboot")
+
+    async def reset(self, ref: dict[str, Any], flags: int = 0) -> None:
+        await self._monitor_call(ref, "reset")
+
+    async def suspend(self, ref: dict[str, Any]) -> None:
+        await self._monitor_call(ref, "suspend")
+
+    async def resume(self, ref: dict[str, Any]) -> None:
+        await self._monitor_call(ref, "resume")
+
+    def interface_addresses(self, ref: dict[str, Any], source: int) -> list[dict[str, Any]]:
+        """``remote_domain_interface`` entries from DHCP leases or the ARP table.
+
+        Raises:
+            VirtError: not running, or an unsupported source.
+        """
+        obj = self._running(ref)
+        assert obj.live is not None and obj.runtime is not None
+        taps = {p.alias: p.tap for p in obj.runtime.ports}
+        result = []
+        if source == IFADDR_SOURCE_LEASE:
+            for iface in obj.live.interfaces:
+                if iface.type != "network" or not iface.source_network:
+                    continue
+                try:
+                    net = self.networks.lookup_by_name(iface.source_network)
+                    leases = self.networks.dhcp_leases(net.ref(), iface.mac)
+                except VirtError:
+                    continue
+                addrs = [
+                    {"type": lease["type"], "addr": lease["ipaddr"], "prefix": lease["prefix"]} for lease in leases
+                ]
+                if addrs:
+                    result.append({"name": taps.get(iface.alias) or "-", "hwaddr": iface.mac, "addrs": addrs})
+        elif source == IFADDR_SOURCE_ARP:
+            table = _read_arp()
+            for iface in obj.live.interfaces:
+                ips = table.get(iface.mac.lower(), [])
+                if ips:
+                    result.append(
+                        {
+                            "name": taps.get(iface.alias) or "-",
+                            "hwaddr": iface.mac,
+                            "addrs": [{"type": 0, "addr": ip, "prefix": 0} for ip in ips],
+                        }
+                    )
+        else:
+            raise VirtError(
+                ErrorNumber.ARGUMENT_UNSUPPORTED,
+                ErrorDomain.QEMU,
+                "QEMU guest agent is not configured",
+            )
+        return result
+
+
+def _read_arp(path: str = "/proc/net/arp") -> dict[str, list[str]]:
+    """MAC -> IPv4 addresses from the kernel's neighbour table (complete entries)."""
+    table: dict[str, list[str]] = {}
+    try:
+        with open(path) as f:
+            next(f, None)
+            for line in f:
+                fields = line.split()
+                if len(fields) >= 4 and int(fields[2], 16) & 0x2:
+                    table.setdefault(fields[3].lower(), []).append(fields[0])
+    except OSError:
+        pass
+    return table
