@@ -8,12 +8,14 @@ open, and a read-only client may only call read-only procedures.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import logging
 import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from pyvirt.daemon.streams import ConsoleStream, open_pty
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
 from pyvirt.rpc import remote
 from pyvirt.rpc.remote import Proc
@@ -34,13 +36,26 @@ LIB_VERSION = 9_000_000
 FEATURE_PROGRAM_KEEPALIVE = 10
 FEATURE_REMOTE_EVENT_CALLBACK = 14
 FEATURE_REMOTE_CLOSE_CALLBACK = 15
-_FEATURES = {FEATURE_PROGRAM_KEEPALIVE, FEATURE_REMOTE_EVENT_CALLBACK, FEATURE_REMOTE_CLOSE_CALLBACK}
+# virNetworkUpdate's client side swapped command and section on the wire until
+# this feature was announced; clients that see it send them in the fields named
+# by remote_protocol.x (libvirtd announces it as a global feature).
+FEATURE_NETWORK_UPDATE_HAS_CORRECT_ORDER = 16
+_FEATURES = {
+    FEATURE_PROGRAM_KEEPALIVE,
+    FEATURE_REMOTE_EVENT_CALLBACK,
+    FEATURE_REMOTE_CLOSE_CALLBACK,
+    FEATURE_NETWORK_UPDATE_HAS_CORRECT_ORDER,
+}
 
 # Procedures allowed before CONNECT_OPEN.
 _PRE_OPEN = {Proc.AUTH_LIST, Proc.CONNECT_SUPPORTS_FEATURE, Proc.CONNECT_OPEN, Proc.AUTH_POLKIT}
 
 VIR_CONNECT_RO = 1
 REMOTE_AUTH_NONE = 0
+VIR_DOMAIN_CONSOLE_FORCE = 1
+
+# The serial of the call being handled (each call runs in its own task).
+call_serial: contextvars.ContextVar[int] = contextvars.ContextVar("call_serial", default=0)
 
 
 def handles(*procs: int) -> Callable[[Handler], Handler]:
@@ -59,6 +74,8 @@ class Dispatcher:
         self.daemon = daemon
         self.networks = daemon.networks
         self.domains = daemon.domains
+        # Console session per domain uuid: one at a time, as libvirt allows.
+        self.consoles: dict[str, ConsoleStream] = {}
 
     async def dispatch(self, client: ClientConnection, proc: int, payload: bytes) -> bytes:
         """Run procedure ``proc`` for ``client``; return the encoded reply body.
@@ -404,6 +421,35 @@ async def _dom_resume(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
 @handles(Proc.DOMAIN_INTERFACE_ADDRESSES)
 async def _dom_ifaddrs(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"ifaces": d.domains.interface_addresses(a["dom"], a["source"])}
+
+
+@handles(Proc.DOMAIN_OPEN_CONSOLE)
+async def _dom_open_console(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+    obj = d.domains.get(a["dom"])
+    path = d.domains.console_path(a["dom"], a["dev_name"])
+    current = d.consoles.get(obj.uuid)
+    if current is not None:
+        if not a["flags"] & VIR_DOMAIN_CONSOLE_FORCE:
+            raise VirtError(
+                ErrorNumber.OPERATION_FAILED, ErrorDomain.QEMU, "Active console session exists for this domain"
+            )
+        current.finish()
+    try:
+        fd = open_pty(path)
+    except OSError as err:
+        raise VirtError(
+            ErrorNumber.SYSTEM_ERROR, ErrorDomain.QEMU, f"Unable to open tty {path}: {err.strerror}"
+        ) from err
+    key = obj.uuid
+
+    def released() -> None:
+        if d.consoles.get(key) is stream:
+            del d.consoles[key]
+
+    stream = ConsoleStream(c, call_serial.get(), Proc.DOMAIN_OPEN_CONSOLE, fd, released)
+    d.consoles[key] = stream
+    c.pending_streams[call_serial.get()] = stream
+    return None
 
 
 # ----- domain events ---------------------------------------------------------

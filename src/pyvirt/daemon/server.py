@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pyvirt.daemon.events import EventBus
+from pyvirt.daemon.streams import ConsoleStream
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
 from pyvirt.network.driver import NetworkDriver
 from pyvirt.qemu.driver import DomainDriver
@@ -142,9 +143,10 @@ class ClientConnection:
         self._slots = asyncio.Semaphore(MAX_CLIENT_REQUESTS)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
-        self.domain_callbacks: dict[int, tuple[int, bytes | None]] = {}
-        self.network_callbacks: dict[int, tuple[int, bytes | None]] = {}
         self.close_callback = False
+        # Open data streams (console) by call serial; started once their reply is out.
+        self.streams: dict[int, ConsoleStream] = {}
+        self.pending_streams: dict[int, ConsoleStream] = {}
 
     def __hash__(self) -> int:
         return self.id
@@ -186,6 +188,11 @@ class ClientConnection:
                     b"",
                 )
             return
+        if header.type == MessageType.STREAM:
+            stream = self.streams.get(header.serial)
+            if stream is not None:
+                stream.from_client(header.status, payload)
+            return
         if header.type != MessageType.CALL:
             # Replies, events and streams from a client are not expected here;
             # libvirtd ignores what it cannot route, so do we.
@@ -210,6 +217,9 @@ class ClientConnection:
         task.add_done_callback(self._tasks.discard)
 
     async def _run_call(self, header: Header, payload: bytes) -> None:
+        from pyvirt.daemon.dispatch import call_serial
+
+        call_serial.set(header.serial)
         try:
             try:
                 body = await self.daemon.dispatcher.dispatch(self, header.proc, payload)
@@ -230,6 +240,10 @@ class ClientConnection:
                 )
                 return
             await self.send(header._replace(type=MessageType.REPLY, status=MessageStatus.OK), body)
+            stream = self.pending_streams.pop(header.serial, None)
+            if stream is not None:
+                self.streams[header.serial] = stream
+                stream.start()
             if header.proc == remote.Proc.CONNECT_CLOSE:
                 self.close()
         finally:
@@ -266,6 +280,8 @@ class ClientConnection:
         if self._closing:
             return
         self._closing = True
+        for stream in list(self.streams.values()) + list(self.pending_streams.values()):
+            stream.close()
         try:
             self.writer.close()
         except Exception:  # already gone

@@ -22,7 +22,7 @@ from lxml import etree
 
 from pyvirt.conf.capabilities import Capabilities
 from pyvirt.conf.domain import DomainDef, parse_domain
-from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError, no_domain, operation_invalid
+from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError, internal_error, no_domain, operation_invalid
 from pyvirt.network import bridge as netdev
 from pyvirt.qemu import process
 from pyvirt.qemu.monitor import MonitorError, QemuMonitor
@@ -765,6 +765,33 @@ class DomainDriver:
 
     async def resume(self, ref: dict[str, Any]) -> None:
         await self._monitor_call(ref, "resume")
+
+    def console_path(self, ref: dict[str, Any], dev_name: str | None) -> str:
+        """The host pty of the domain's console (or of the serial ``dev_name``).
+
+        Raises:
+            VirtError: not running, no such device, or the device is not a pty.
+        """
+        obj = self._running(ref)
+        assert obj.live is not None and obj.runtime is not None
+        serials = obj.live.serials
+        ptys = obj.runtime.record.pty_paths or {}
+        if dev_name is None:
+            chosen = serials[0] if serials else None
+        else:
+            aliases = {s.alias: s for s in serials}
+            aliases.update({f"console{i}": s for i, s in enumerate(serials)})
+            chosen = aliases.get(dev_name)
+        if chosen is None:
+            raise internal_error(f"cannot find character device {dev_name or '<null>'}", ErrorDomain.QEMU)
+        path = ptys.get(chosen.alias)
+        if not path:
+            raise VirtError(
+                ErrorNumber.OPERATION_FAILED,
+                ErrorDomain.QEMU,
+                f"character device {chosen.alias} is not using a PTY",
+            )
+        return path
 
     def interface_addresses(self, ref: dict[str, Any], source: int) -> list[dict[str, Any]]:
         """``remote_domain_interface`` entries from DHCP leases or the ARP table.
