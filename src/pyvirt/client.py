@@ -16,11 +16,8 @@ transport and without the ``socket``/``mode`` parameters.
 from __future__ import annotations
 
 import os
-import uuid as _uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote
 
 from pyvirt import constants as c
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
@@ -66,6 +63,7 @@ _CLIENT_PARAMS = frozenset(
     }
 )
 
+_FEATURE_NETWORK_UPDATE_HAS_CORRECT_ORDER = 16
 _REMOTE_AUTH_NONE = 0
 _REMOTE_AUTH_POLKIT = 2
 
@@ -74,17 +72,31 @@ _REMOTE_AUTH_POLKIT = 2
 # URIs
 
 
-@dataclass(frozen=True, slots=True)
 class ParsedURI:
     """A connection URI taken apart the way libvirt's remote driver does."""
 
-    uri: str
-    driver: str
-    transport: str | None
-    server: str
-    path: str
-    params: tuple[tuple[str, str], ...]
-    socket: str | None
+    __slots__ = ("driver", "params", "path", "server", "socket", "transport", "uri")
+
+    def __init__(
+        self,
+        uri: str,
+        driver: str,
+        transport: str | None,
+        server: str,
+        path: str,
+        params: tuple[tuple[str, str], ...],
+        socket: str | None,
+    ) -> None:
+        self.uri = uri
+        self.driver = driver
+        self.transport = transport
+        self.server = server
+        self.path = path
+        self.params = params
+        self.socket = socket
+
+    def __repr__(self) -> str:
+        return f"ParsedURI({self.uri!r})"
 
     @property
     def open_name(self) -> str:
@@ -92,6 +104,8 @@ class ParsedURI:
         name = f"{self.driver}://{self.server}{self.path}"
         rest = [(k, v) for k, v in self.params if k not in _CLIENT_PARAMS]
         if rest:
+            from urllib.parse import quote
+
             name += "?" + "&".join(f"{quote(k, safe='')}={quote(v, safe='/:')}" for k, v in rest)
         return name
 
@@ -109,6 +123,21 @@ def default_uri() -> str:
         if value:
             return value
     return DEFAULT_URI
+
+
+def _parse_query(query: str) -> tuple[tuple[str, str], ...]:
+    """``a=b&c=d`` -> pairs, percent-decoding only when needed (keeps imports light)."""
+    pairs: list[tuple[str, str]] = []
+    for item in query.replace(";", "&").split("&"):
+        if not item:
+            continue
+        key, _, value = item.partition("=")
+        if "%" in item or "+" in item:
+            from urllib.parse import unquote_plus
+
+            key, value = unquote_plus(key), unquote_plus(value)
+        pairs.append((key, value))
+    return tuple(pairs)
 
 
 def parse_uri(uri: str) -> ParsedURI:
@@ -131,7 +160,7 @@ def parse_uri(uri: str) -> ParsedURI:
         server, path = authority_path, ""
     else:
         server, path = authority_path[:slash], authority_path[slash:]
-    params = tuple(parse_qsl(query, keep_blank_values=True)) if query else ()
+    params = _parse_query(query) if query else ()
     if plus and transport != "unix":
         raise VirtError(
             ErrorNumber.NO_CONNECT,
@@ -147,7 +176,7 @@ def parse_uri(uri: str) -> ParsedURI:
     sock = None
     for key, value in params:
         if key == "socket":
-            sock = unquote(value) if "%" in value else value
+            sock = value
     return ParsedURI(uri, driver, transport or None, server, path, params, sock)
 
 
@@ -160,14 +189,23 @@ def _uuid_bytes(value: str | bytes) -> bytes:
         if len(value) != 16:
             raise VirtError(ErrorNumber.INVALID_ARG, ErrorDomain.NONE, "uuid must be 16 bytes")
         return value
+    # libvirt's virUUIDParse: 32 hex digits, dashes allowed anywhere, surrounding blanks ignored
+    digits = value.strip().replace("-", "")
     try:
-        return _uuid.UUID(value).bytes
+        if len(digits) != 32:
+            raise ValueError(value)
+        return bytes.fromhex(digits)
     except ValueError as err:
         raise VirtError(ErrorNumber.INVALID_ARG, ErrorDomain.NONE, f"invalid UUID '{value}'") from err
 
 
-def _uuid_str(value: bytes) -> str:
-    return str(_uuid.UUID(bytes=bytes(value)))
+def uuid_str(value: bytes) -> str:
+    """Format 16 raw bytes as ``xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx``."""
+    h = bytes(value).hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_uuid_str = uuid_str
 
 
 def _chars(value: Any) -> str:
@@ -206,7 +244,7 @@ def typed_param_value(param: Any) -> tuple[str, Any]:
 # public entry points
 
 
-def open(uri: str | None = None) -> Connection:  # noqa: A001 - libvirt's name
+def open(uri: str | None = None) -> Connection:
     """Open a read-write connection to pyvirtd (libvirt's ``virConnectOpen``).
 
     Raises :class:`VirtError`: the URI is unusable, the socket cannot be
@@ -437,7 +475,7 @@ class Connection:
     def lookupByUUIDString(self, uuidstr: str) -> Domain:
         return self._dom(self._get("DOMAIN_LOOKUP_BY_UUID", {"uuid": _uuid_bytes(uuidstr)}, "dom"))
 
-    def lookupByID(self, id: int) -> Domain:  # noqa: A002 - libvirt's name
+    def lookupByID(self, id: int) -> Domain:
         return self._dom(self._get("DOMAIN_LOOKUP_BY_ID", {"id": int(id)}, "dom"))
 
     def defineXML(self, xml: str) -> Domain:
@@ -542,31 +580,32 @@ class Connection:
         self._ensure_event_handler()
         self._rpc.poll_events(timeout)
 
-    def _on_event(self, proc: int, body: dict[str, Any]) -> None:
-        name = self._proc_name(proc)
-        if name == "DOMAIN_EVENT_CALLBACK_LIFECYCLE":
+    def _on_event(self, event: Any) -> None:
+        """Run the callback registered for an :class:`~pyvirt.rpc.client.Event`."""
+        body = event.msg
+        if not isinstance(body, dict):
+            return
+        proc = int(event.proc)
+        if proc == int(self._procs["DOMAIN_EVENT_CALLBACK_LIFECYCLE"]):
             entry = self._callbacks.get(int(body["callbackID"]))
             if entry is None or entry[0] != "domain":
                 return
             msg = body["msg"]
             entry[1](self, self._dom(msg["dom"]), int(msg["event"]), int(msg["detail"]), entry[2])
-        elif name == "NETWORK_EVENT_LIFECYCLE":
+        elif proc == int(self._procs["NETWORK_EVENT_LIFECYCLE"]):
             entry = self._callbacks.get(int(body["callbackID"]))
             if entry is None or entry[0] != "network":
                 return
             entry[1](self, self._net(body["net"]), int(body["event"]), int(body["detail"]), entry[2])
 
-    def _proc_name(self, proc: int) -> str:
+    def supportsFeature(self, feature: int) -> int:
+        """CONNECT_SUPPORTS_FEATURE; 0 when the daemon does not know the call."""
         try:
-            return str(self._procs(proc).name)
-        except (ValueError, TypeError):
-            for key in ("DOMAIN_EVENT_CALLBACK_LIFECYCLE", "NETWORK_EVENT_LIFECYCLE"):
-                try:
-                    if self._procs[key] == proc:
-                        return key
-                except KeyError:
-                    continue
-            return ""
+            return int(self._get("CONNECT_SUPPORTS_FEATURE", {"feature": feature}, "supported"))
+        except VirtError as err:
+            if err.code == ErrorNumber.NO_SUPPORT:
+                return 0
+            raise
 
 
 class Domain:
@@ -589,7 +628,7 @@ class Domain:
         return self._conn
 
     def _call(self, proc: str, **args: Any) -> dict[str, Any] | None:
-        return self._conn._call(proc, {"dom": self._raw, **args})
+        return self._conn._call(proc, {"dom": dict(self._raw), **args})
 
     def _get(self, proc: str, key: str, **args: Any) -> Any:
         return self._conn._get(proc, {"dom": self._raw, **args}, key)
@@ -720,6 +759,19 @@ class Domain:
         return 0
 
     # interfaces / metadata
+    def openConsole(self, dev_name: str | None = None, flags: int = 0) -> Console:
+        """Open the guest's serial console (``flags`` 1 = force out another session).
+
+        Raises:
+            VirtError: not running, no pty console, or another session (without force).
+        """
+        rpc = self._conn._rpc
+        if rpc is None:
+            raise VirtError(ErrorNumber.INVALID_CONN, ErrorDomain.RPC, "connection is closed")
+        proc = self._conn._procs["DOMAIN_OPEN_CONSOLE"]
+        serial = rpc.call_stream(proc, {"dom": dict(self._raw), "dev_name": dev_name, "flags": flags})
+        return Console(rpc, proc, serial)
+
     def interfaceAddresses(self, source: int, flags: int = 0) -> dict[str, dict[str, Any]]:
         """libvirt-python's shape: ``{ifname: {"hwaddr", "addrs": [{"type", "addr", "prefix"}]}}``."""
         ifaces = self._get("DOMAIN_INTERFACE_ADDRESSES", "ifaces", source=source, flags=flags)
@@ -749,11 +801,13 @@ class Domain:
             for i in ifaces
         ]
 
-    def setMetadata(self, type: int, metadata: str | None, key: str | None, uri: str | None, flags: int = 0) -> int:  # noqa: A002
+    def setMetadata(
+        self, type: int, metadata: str | None, key: str | None, uri: str | None, flags: int = 0
+    ) -> int:
         self._call("DOMAIN_SET_METADATA", type=type, metadata=metadata, key=key, uri=uri, flags=flags)
         return 0
 
-    def metadata(self, type: int, uri: str | None, flags: int = 0) -> str:  # noqa: A002
+    def metadata(self, type: int, uri: str | None, flags: int = 0) -> str:
         return str(self._get("DOMAIN_GET_METADATA", "metadata", type=type, uri=uri, flags=flags))
 
 
@@ -823,6 +877,15 @@ class Network:
         return 0
 
     def update(self, command: int, section: int, parentIndex: int, xml: str, flags: int = 0) -> int:
+        """NETWORK_UPDATE, with libvirt's argument-order handshake.
+
+        libvirt clients swap ``command`` and ``section`` on the wire unless the
+        daemon reports VIR_DRV_FEATURE_NETWORK_UPDATE_HAS_CORRECT_ORDER (16);
+        we do the same so pyvirtd sees what the real libvirt client sends.
+        Raises :class:`VirtError`.
+        """
+        if not self._conn.supportsFeature(_FEATURE_NETWORK_UPDATE_HAS_CORRECT_ORDER):
+            command, section = section, command
         self._call(
             "NETWORK_UPDATE",
             command=command,
@@ -834,7 +897,43 @@ class Network:
         return 0
 
     def DHCPLeases(self, mac: str | None = None, flags: int = 0) -> list[dict[str, Any]]:
-        """libvirt-python's lease dicts: iface, expirytime, type, mac, iaid, ipaddr, prefix, hostname, clientid."""
+        """Leases as libvirt-python dicts (iface, expirytime, type, mac, ipaddr, prefix, hostname, ...)."""
         leases = self._get("NETWORK_GET_DHCP_LEASES", "leases", mac=mac, need_results=1, flags=flags)
         keys = ("iface", "expirytime", "type", "mac", "iaid", "ipaddr", "prefix", "hostname", "clientid")
         return [{k: lease.get(k) for k in keys} for lease in leases]
+
+
+class Console:
+    """An open console stream (libvirt-python would hand a ``virStream``)."""
+
+    def __init__(self, rpc: Any, proc: int, serial: int) -> None:
+        self._rpc = rpc
+        self._proc = proc
+        self._serial = serial
+        self.eof = False
+
+    def fileno(self) -> int:
+        return int(self._rpc.fileno())
+
+    def send(self, data: bytes) -> None:
+        """Send keystrokes to the guest."""
+        self._rpc.stream_send(self._proc, self._serial, data)
+
+    def recv(self, timeout: float | None = None) -> bytes | None:
+        """Guest output; ``b""`` at end of stream, None if nothing came in ``timeout``."""
+        got = self._rpc.stream_recv(self._serial, timeout)
+        if got is None:
+            return None
+        _status, data = got
+        if not data:  # an empty CONTINUE is end of data; OK ends the stream
+            self.eof = True
+        return data
+
+    def finish(self) -> None:
+        """End the session with libvirt's finish handshake (the daemon confirms)."""
+        if self._rpc.closed:
+            return
+        self._rpc.stream_send(self._proc, self._serial, b"", status=0)
+        self.eof = True
+        while self._rpc.stream_recv(self._serial, 2.0) not in (None, (0, b"")):
+            pass

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
+
 log = logging.getLogger(__name__)
 
 TEMP_PREFIX = ".pyvirt-tmp-"
@@ -97,11 +99,23 @@ class ObjectStore:
     state_dir: Path
 
     def prepare(self) -> None:
-        """Create the directories (0755 for config, 0700 for state)."""
-        self.config_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
-        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        """Create the directories (0755 for config, 0700 for state), tidy what a crash left.
+
+        Temp files of interrupted writes are deleted, and autostart links whose
+        definition is gone (a crash between the two steps of an undefine).
+
+        Raises:
+            OSError: a directory cannot be created.
+        """
+        _mkdir(self.config_dir, 0o755)
+        _mkdir(self.state_dir, 0o700)
         clean_temp_files(self.config_dir)
         clean_temp_files(self.state_dir)
+        if self.autostart_dir.is_dir():
+            for link in self.autostart_dir.iterdir():
+                if link.is_symlink() and not self.config_path(link.stem).exists():
+                    log.warning("removing autostart link %s: its definition is gone", link)
+                    link.unlink(missing_ok=True)
 
     def config_path(self, name: str) -> Path:
         return self.config_dir / f"{name}.xml"
@@ -113,27 +127,42 @@ class ObjectStore:
         return self.state_dir / f"{name}.xml"
 
     def configs(self) -> Iterator[tuple[str, Path]]:
-        """Yield ``(name, path)`` for each stored definition."""
-        if not self.config_dir.is_dir():
-            return
-        for entry in sorted(self.config_dir.iterdir()):
-            if entry.suffix == ".xml" and entry.is_file() and not entry.name.startswith("."):
-                yield entry.stem, entry
+        """Yield ``(name, path)`` for each stored definition (a name may start with a dot)."""
+        yield from _xml_files(self.config_dir)
 
     def statuses(self) -> Iterator[tuple[str, Path]]:
         """Yield ``(name, path)`` for each live status file."""
-        if not self.state_dir.is_dir():
-            return
-        for entry in sorted(self.state_dir.iterdir()):
-            if entry.suffix == ".xml" and entry.is_file() and not entry.name.startswith("."):
-                yield entry.stem, entry
+        yield from _xml_files(self.state_dir)
 
     def save_config(self, name: str, text: str) -> None:
-        write_atomic(self.config_path(name), text)
+        """Store the definition of ``name`` atomically and durably.
+
+        Raises:
+            VirtError: VIR_ERR_SYSTEM_ERROR (libvirt's ``cannot write data to
+                file``) when it cannot be written; the old definition is intact.
+        """
+        path = self.config_path(name)
+        try:
+            write_atomic(path, text)
+        except OSError as err:
+            raise VirtError(
+                ErrorNumber.SYSTEM_ERROR,
+                ErrorDomain.NONE,
+                f"cannot write data to file '{path}': {err.strerror or err}",
+                int1=err.errno or -1,
+            ) from err
 
     def delete_config(self, name: str) -> None:
-        remove(self.config_path(name))
+        """Remove the definition of ``name`` and its autostart link.
+
+        The link goes first: a crash in between leaves a definition without
+        autostart, never an autostart link to nothing.
+
+        Raises:
+            OSError: the files cannot be removed.
+        """
         self.set_autostart(name, False)
+        remove(self.config_path(name))
 
     def save_status(self, name: str, text: str) -> None:
         write_atomic(self.status_path(name), text)
@@ -161,6 +190,21 @@ class ObjectStore:
             if os.path.lexists(link):
                 link.unlink()
                 fsync_dir(self.autostart_dir)
+
+
+def _mkdir(path: Path, mode: int) -> None:
+    """Create ``path`` (and parents) and make sure it has ``mode``, whatever the umask."""
+    path.mkdir(parents=True, exist_ok=True, mode=mode)
+    if path.stat().st_mode & 0o7777 != mode:
+        os.chmod(path, mode)
+
+
+def _xml_files(directory: Path) -> Iterator[tuple[str, Path]]:
+    if not directory.is_dir():
+        return
+    for entry in sorted(directory.iterdir()):
+        if entry.suffix == ".xml" and not entry.name.startswith(TEMP_PREFIX) and entry.is_file():
+            yield entry.stem, entry
 
 
 @dataclass(frozen=True)

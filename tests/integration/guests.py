@@ -45,7 +45,9 @@ requires_guest = pytest.mark.skipif(
 have_pyvirsh = importlib.util.find_spec("pyvirt.cli.main") is not None
 CLIENTS = [
     pytest.param("virsh", marks=pytest.mark.skipif(VIRSH is None, reason="the real virsh is not installed")),
-    pytest.param("pyvirsh", marks=pytest.mark.skipif(not have_pyvirsh, reason="pyvirsh (pyvirt.cli.main) missing")),
+    pytest.param(
+        "pyvirsh", marks=pytest.mark.skipif(not have_pyvirsh, reason="pyvirsh (pyvirt.cli.main) missing")
+    ),
 ]
 
 T = TypeVar("T")
@@ -178,10 +180,12 @@ def reference(name: str, subs: dict[str, str] | None = None) -> Result:
     out = (OUT / f"{name}.txt").read_text()
     err_path = OUT / f"{name}.stderr"
     err = err_path.read_text() if err_path.exists() else ""
+    # A vshTable is one that our printer reproduces (domifaddr's printf table is not).
+    table = is_table(out) and render_table(*parse_table(out)) == out
     for old, new in (subs or {}).items():
         out = out.replace(old, new)
         err = err.replace(old, new)
-    if is_table(out):
+    if table:
         out = render_table(*parse_table(out))
     return Result(1 if err else 0, out, err)
 

@@ -86,7 +86,8 @@ def test_walkthrough(daemon: Daemon, client: str) -> None:
 
     # the tap: vnet0, up, the guest's MAC with fe:, in the bridge
     vnet0 = [line for line in links(daemon).splitlines() if line.startswith("vnet0 ")]
-    assert vnet0 == [f"vnet0            UNKNOWN        {tap_mac} <BROADCAST,MULTICAST,UP,LOWER_UP> "], links(daemon)
+    want_line = f"vnet0            UNKNOWN        {tap_mac} <BROADCAST,MULTICAST,UP,LOWER_UP> "
+    assert vnet0 == [want_line], links(daemon)
     master = daemon.ns.run("ip", "link", "show", "master", "virbr0").stdout
     want = (
         "3: vnet0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue master virbr0 state UNKNOWN "
@@ -98,7 +99,9 @@ def test_walkthrough(daemon: Daemon, client: str) -> None:
     got = sh("dominfo", "pc1")
     cpu = re.search(r"^CPU time:       (\d+\.\d)s$", got.out, re.M)
     assert cpu, got.out
-    assert_output(got, "038-virsh-dominfo-pc1", {**subs, "CPU time:       0.4s": f"CPU time:       {cpu[1]}s"})
+    assert_output(
+        got, "038-virsh-dominfo-pc1", {**subs, "CPU time:       0.4s": f"CPU time:       {cpu[1]}s"}
+    )
     assert_output(sh("domiflist", "pc1"), "039-virsh-domiflist-pc1", subs)
     assert_output(sh("domstate", "pc1", "--reason"), "040-virsh-domstate-reason-running")
 
@@ -112,7 +115,9 @@ def test_walkthrough(daemon: Daemon, client: str) -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row[0]), row
     subs.update({REF_IP: ip, REF_EXPIRY: row[0]})
     assert_output(sh("net-dhcp-leases", "default"), "047-virsh-net-dhcp-leases-default", subs)
-    assert_output(sh("net-dhcp-leases", "default", "--mac", mac), "048-virsh-net-dhcp-leases-default--mac", subs)
+    assert_output(
+        sh("net-dhcp-leases", "default", "--mac", mac), "048-virsh-net-dhcp-leases-default--mac", subs
+    )
     assert_output(sh("domifaddr", "pc1"), "044-virsh-domifaddr-pc1", subs)
     assert_output(sh("domifaddr", "pc1", "--source", "lease"), "045-virsh-domifaddr-pc1--source-lease", subs)
     assert guest_ip(daemon, "pc1") == ip
@@ -163,7 +168,9 @@ def test_walkthrough(daemon: Daemon, client: str) -> None:
     assert [line.split() for line in sh("list").out.splitlines()[2:] if line] == [["2", "pc2", "running"]]
     wait_serial(daemon, "pc2", "GUEST-ACPI-WATCH")
     assert_output(sh("shutdown", "pc2"), "087-virsh-shutdown-pc2")
-    wait_for("pc2 to power off", lambda: sh("domstate", "pc2", "--reason").out == "shut off (shutdown)\n\n", 20)
+    wait_for(
+        "pc2 to power off", lambda: sh("domstate", "pc2", "--reason").out == "shut off (shutdown)\n\n", 20
+    )
     assert_output(sh("domstate", "pc2", "--reason"), "088-virsh-domstate-reason-pc2-after-shutdown")
     assert not tap_exists(daemon, "vnet0")
     assert "GUEST-ACPI-POWEROFF" in serial_log(daemon, "pc2").read_text(errors="replace")
@@ -177,7 +184,11 @@ def test_walkthrough(daemon: Daemon, client: str) -> None:
     got = sh("dominfo", "pc2")
     cpu = re.search(r"^CPU time:       (\d+\.\d)s$", got.out, re.M)
     assert cpu, got.out
-    assert_output(got, "093-virsh-dominfo-pc2-transient", {**subs2, "CPU time:       0.5s": f"CPU time:       {cpu[1]}s"})
+    assert_output(
+        got,
+        "093-virsh-dominfo-pc2-transient",
+        {**subs2, "CPU time:       0.5s": f"CPU time:       {cpu[1]}s"},
+    )
     assert_output(sh("destroy", "pc2"), "094-virsh-destroy-pc2-transient")
     assert_output(sh("list", "--all"), "095-virsh-list--all-transient-gone")
     assert not tap_exists(daemon, "vnet0")

@@ -52,6 +52,7 @@ class Ctl:
         self._conn: Connection | None = None
         self.escape = "^]"
         self.interactive = False
+        self.last_ms = 0.0
 
     # -- output ----------------------------------------------------------------
 
@@ -131,7 +132,7 @@ class Ctl:
         On failure prints only "failed to get domain 'x'" (virsh resets the
         libvirt error) and raises :class:`CommandFailed`.
         """
-        name = cmd.str(optname)
+        name = cmd.get(optname)
         if name is None:
             raise CommandFailed
         dom = self.find_domain(name, by_id=by_id)
@@ -164,7 +165,7 @@ class Ctl:
 
         Raises :class:`VirtError` (after printing "failed to get network 'x'").
         """
-        name = cmd.str(optname) or ""
+        name = cmd.get(optname) or ""
         conn = self.conn
         if len(name) == 36:
             try:

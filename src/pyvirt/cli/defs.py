@@ -1,3 +1,4 @@
+# ruff: noqa: E501, E741
 """Command and option definitions of virsh 9.0 (names, types, help texts).
 
 Generated from `virsh help <command>` of libvirt-clients 9.0; pyvirsh's own

@@ -23,8 +23,22 @@ __all__ = ["main", "run_commands", "run_line"]
 
 PROG = "pyvirsh"
 
-_SHORT_WITH_ARG = {"c": "connect", "d": "debug", "e": "escape", "k": "keepalive-interval", "K": "keepalive-count", "l": "log"}
-_SHORT_FLAGS = {"h": "help", "q": "quiet", "r": "readonly", "t": "timing", "v": "version", "V": "version-long"}
+_SHORT_WITH_ARG = {
+    "c": "connect",
+    "d": "debug",
+    "e": "escape",
+    "k": "keepalive-interval",
+    "K": "keepalive-count",
+    "l": "log",
+}
+_SHORT_FLAGS = {
+    "h": "help",
+    "q": "quiet",
+    "r": "readonly",
+    "t": "timing",
+    "v": "version",
+    "V": "version-long",
+}
 _LONG = {
     "connect": True,
     "debug": True,
@@ -299,10 +313,11 @@ def _interactive(ctl: Ctl) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``pyvirsh``; returns the exit status."""
+def main(argv: Sequence[str] | None = None, ctl: Ctl | None = None) -> int:
+    """Entry point of ``pyvirsh``; returns the exit status (tests may pass their own ``ctl``)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    ctl = Ctl()
+    if ctl is None:
+        ctl = Ctl()
     try:
         rest, action = _parse_global(args, ctl)
     except _Usage as err:
@@ -328,6 +343,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         ok, _ = run_commands(ctl, cmds)
         return 0 if ok else 1
     except BrokenPipeError:
+        # the reader went away (``pyvirsh list | head -1``): exit quietly
+        import os
+
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
         return 1
     except KeyboardInterrupt:
         return 1

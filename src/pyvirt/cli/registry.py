@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pyvirt.cli.defs import COMMANDS as _VIRSH_COMMANDS
@@ -57,7 +56,7 @@ def _build() -> dict[str, CmdDef]:
     table: dict[str, CmdDef] = {}
     for name, defn in _VIRSH_COMMANDS.items():
         extra = _EXTRA_OPTS.get(name, ())
-        table[name] = replace(defn, opts=defn.opts + extra, noconnect=name in _NOCONNECT)
+        table[name] = defn.replace(opts=defn.opts + extra, noconnect=name in _NOCONNECT)
     table.update(_NEW_COMMANDS)
     return table
 

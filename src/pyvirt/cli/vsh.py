@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 
 __all__ = [
     "CmdDef",
@@ -41,26 +40,44 @@ class OptType(enum.Enum):
     ARGV = "argv"  # remaining data, may repeat
 
 
-@dataclass(frozen=True, slots=True)
 class OptDef:
-    """One option of a command."""
+    """One option of a command (``positional=False`` is VSH_OFLAG_REQ_OPT: only ``--name value``)."""
 
-    name: str
-    type: OptType
-    required: bool
-    help: str
-    positional: bool = True  # False = VSH_OFLAG_REQ_OPT: only as --name value
+    __slots__ = ("help", "name", "positional", "required", "type")
+
+    def __init__(self, name: str, type: OptType, required: bool, help: str, positional: bool = True) -> None:
+        self.name = name
+        self.type = type
+        self.required = required
+        self.help = help
+        self.positional = positional
+
+    def __repr__(self) -> str:
+        return f"OptDef({self.name!r}, {self.type}, {self.required})"
 
 
-@dataclass(frozen=True, slots=True)
 class CmdDef:
     """A command: virsh's name, one-line help, description and options."""
 
-    name: str
-    help: str
-    desc: str | None
-    opts: tuple[OptDef, ...] = ()
-    noconnect: bool = False
+    __slots__ = ("desc", "help", "name", "noconnect", "opts")
+
+    def __init__(
+        self, name: str, help: str, desc: str | None, opts: tuple[OptDef, ...] = (), noconnect: bool = False
+    ) -> None:
+        self.name = name
+        self.help = help
+        self.desc = desc
+        self.opts = opts
+        self.noconnect = noconnect
+
+    def replace(self, **changes: object) -> CmdDef:
+        """A copy with some fields changed."""
+        fields: dict[str, object] = {k: getattr(self, k) for k in self.__slots__}
+        fields.update(changes)
+        return CmdDef(**fields)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"CmdDef({self.name!r})"
 
     def option(self, name: str) -> OptDef | None:
         for opt in self.opts:
@@ -69,12 +86,17 @@ class CmdDef:
         return None
 
 
-@dataclass(slots=True)
 class Command:
     """A parsed command: its definition and the option values given."""
 
-    defn: CmdDef
-    values: dict[str, str | bool | list[str]] = field(default_factory=dict)
+    __slots__ = ("defn", "values")
+
+    def __init__(self, defn: CmdDef, values: dict[str, str | bool | list[str]] | None = None) -> None:
+        self.defn = defn
+        self.values: dict[str, str | bool | list[str]] = values if values is not None else {}
+
+    def __repr__(self) -> str:
+        return f"Command({self.defn.name!r}, {self.values!r})"
 
     @property
     def name(self) -> str:
@@ -87,7 +109,7 @@ class Command:
     def flag(self, name: str) -> bool:
         return bool(self.values.get(name, False))
 
-    def str(self, name: str) -> str | None:
+    def get(self, name: str) -> str | None:
         value = self.values.get(name)
         if value is None or isinstance(value, bool):
             return None
@@ -177,7 +199,9 @@ def _split_commands(line: str) -> list[list[str]]:
     return [g for g in groups if g]
 
 
-def parse_string(line: str, commands: dict[str, CmdDef], aliases: dict[str, str] | None = None) -> list[Command]:
+def parse_string(
+    line: str, commands: dict[str, CmdDef], aliases: dict[str, str] | None = None
+) -> list[Command]:
     """Parse a command string (interactive line, or a single argv argument).
 
     Raises :class:`ParseError`.
@@ -188,7 +212,9 @@ def parse_string(line: str, commands: dict[str, CmdDef], aliases: dict[str, str]
     return result
 
 
-def parse_argv(args: Sequence[str], commands: dict[str, CmdDef], aliases: dict[str, str] | None = None) -> list[Command]:
+def parse_argv(
+    args: Sequence[str], commands: dict[str, CmdDef], aliases: dict[str, str] | None = None
+) -> list[Command]:
     """Parse one command given as separate arguments (no ``;`` splitting).
 
     Raises :class:`ParseError`.

@@ -114,6 +114,29 @@ def _op_invalid(detail: str) -> VirtError:
     return _err(ErrorNumber.OPERATION_INVALID, detail)
 
 
+def _valid_bridge_name(name: str) -> bool:
+    """The kernel's ``dev_valid_name``: not empty, not ``.``/``..``, no ``/``, ``:``, space or control."""
+    if not name or name in (".", ".."):
+        return False
+    return not any(ch in "/:" or ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name)
+
+
+def _check_range_overlap(netname: str, ip: IpDef) -> None:
+    """Refuse DHCP ranges of one ``<ip>`` that share addresses (dnsmasq would serve them twice).
+
+    Raises:
+        VirtError: XML_ERROR naming both ranges.
+    """
+    ranges = sorted(ip.dhcp_ranges, key=lambda r: (int(r.start), int(r.end)))
+    for i in range(1, len(ranges)):
+        prev, cur = ranges[i - 1], ranges[i]
+        if int(cur.start) <= int(prev.end):
+            raise _xml_err(
+                f"DHCP range {cur.start} - {cur.end} overlaps range {prev.start} - {prev.end} "
+                f"in network '{netname}'"
+            )
+
+
 def _internal(detail: str) -> VirtError:
     # virsocketaddr.c reports with VIR_FROM_NONE
     return _err(ErrorNumber.INTERNAL_ERROR, detail, ErrorDomain.NONE)
@@ -1033,6 +1056,10 @@ class NetworkDef:
         if "\n" in self.name:
             raise VirtError(ErrorNumber.XML_DETAIL, ErrorDomain.XML, "invalid char in name: 0x0a")
         mode = self.forward_mode
+        if self.bridge is not None and not _valid_bridge_name(self.bridge):
+            # The name becomes a netdev and part of file names (BRIDGE.status):
+            # what the kernel refuses (dev_valid_name) could also escape the root.
+            raise _xml_err(f"Invalid bridge name '{self.bridge}' in network '{self.name}'")
         if mode in VIRTUAL_MODES:
             if self.bridge and "%d" not in self.bridge and len(self.bridge) > BRIDGE_NAME_MAX:
                 raise _xml_err(
@@ -1074,6 +1101,7 @@ class NetworkDef:
                     )
                 seen.add(ip.family)
         for ip in self.ips:
+            _check_range_overlap(self.name, ip)
             self._validate_hosts(ip)
         self._validate_port_forwards(self.port_forwards)
 

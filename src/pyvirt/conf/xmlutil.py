@@ -113,7 +113,9 @@ def parse_xml(
     if domain is None:
         domain = _DOMAIN_FOR_WHAT.get(what, ErrorDomain.XML)
     name = url if url is not None else f"({what})"
-    data = text.encode("utf-8") if isinstance(text, str) else text
+    # Strings off the wire keep undecodable bytes as surrogates: give libxml2
+    # those bytes back, so it reports them like any other bad encoding.
+    data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
     textstr = text if isinstance(text, str) else text.decode("utf-8", "replace")
     parser = _parser()
     try:

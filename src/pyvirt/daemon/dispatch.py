@@ -89,7 +89,8 @@ class Dispatcher:
         if spec is None or handler is None:
             raise VirtError(ErrorNumber.NO_SUPPORT, ErrorDomain.RPC, f"unknown procedure: {proc}")
         if not client.opened and proc not in _PRE_OPEN:
-            raise VirtError(ErrorNumber.RPC, ErrorDomain.RPC, "connection not open")
+            # remote_daemon_dispatch.c: VIR_ERR_INTERNAL_ERROR from VIR_FROM_RPC.
+            raise VirtError(ErrorNumber.INTERNAL_ERROR, ErrorDomain.RPC, "connection not open")
         if client.readonly and not spec.readonly:
             raise VirtError(
                 ErrorNumber.OPERATION_DENIED,
@@ -97,11 +98,35 @@ class Dispatcher:
                 f"read only access prevents {spec.api}",
             )
         args = spec.args.unpack(Unpacker(payload))
+        if client.readonly:
+            _check_readonly_args(proc, args)
         log.debug("client %d: %s", client.id, spec.name)
         result = await handler(self, client, args)
         packer = Packer()
         spec.ret.pack(packer, result)
         return packer.get_buffer()
+
+
+VIR_DOMAIN_XML_SECURE = 1
+VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT = 1
+
+
+def _check_readonly_args(proc: int, args: Any) -> None:
+    """The read-only procedures that still refuse some arguments on a read-only connection.
+
+    Raises:
+        VirtError: VIR_ERR_OPERATION_DENIED, worded as libvirt's public API words it.
+    """
+    if proc == Proc.DOMAIN_GET_XML_DESC and args["flags"] & VIR_DOMAIN_XML_SECURE:
+        raise VirtError(
+            ErrorNumber.OPERATION_DENIED, ErrorDomain.NONE, "virDomainGetXMLDesc with secure flag"
+        )
+    if proc == Proc.DOMAIN_INTERFACE_ADDRESSES and args["source"] == VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT:
+        raise VirtError(
+            ErrorNumber.OPERATION_DENIED,
+            ErrorDomain.NONE,
+            "read only access prevents virDomainInterfaceAddresses",
+        )
 
 
 # ----- connection ------------------------------------------------------------
@@ -415,6 +440,12 @@ async def _dom_suspend(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
 @handles(Proc.DOMAIN_RESUME)
 async def _dom_resume(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     await d.domains.resume(a["dom"])
+    return None
+
+
+@handles(Proc.DOMAIN_UPDATE_DEVICE_FLAGS)
+async def _dom_update_device(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+    await d.domains.update_device(a["dom"], a["xml"], a["flags"])
     return None
 
 

@@ -22,6 +22,13 @@ log = logging.getLogger(__name__)
 
 # virDomainEventID / virNetworkEventID values we deliver.
 DOMAIN_EVENT_ID_LIFECYCLE = 0
+DOMAIN_EVENT_ID_REBOOT = 1
+DOMAIN_EVENT_ID_DEVICE_REMOVED = 15
+# Domain events other than lifecycle: eventID -> (callback procedure, legacy procedure or None).
+_DOMAIN_EVENT_PROCS = {
+    DOMAIN_EVENT_ID_REBOOT: (Proc.DOMAIN_EVENT_CALLBACK_REBOOT, Proc.DOMAIN_EVENT_REBOOT),
+    DOMAIN_EVENT_ID_DEVICE_REMOVED: (Proc.DOMAIN_EVENT_CALLBACK_DEVICE_REMOVED, None),
+}
 NETWORK_EVENT_ID_LIFECYCLE = 0
 
 
@@ -95,6 +102,26 @@ class EventBus:
                     Proc.DOMAIN_EVENT_CALLBACK_LIFECYCLE,
                     {"callbackID": reg.callback_id, "msg": {"dom": dom, "event": event, "detail": detail}},
                 )
+
+    def domain_event(self, event_id: int, dom: dict[str, Any], extra: dict[str, Any]) -> None:
+        """Deliver a non-lifecycle domain event (reboot, device-removed, ...).
+
+        ``extra`` holds the message fields after ``dom`` (``{"devAlias": ...}``).
+        Event ids without a known message are dropped.
+        """
+        procs = _DOMAIN_EVENT_PROCS.get(event_id)
+        if procs is None:
+            return
+        log.debug("domain event %d for %s: %s", event_id, dom["name"], extra)
+        for reg in list(self._domain.values()):
+            if reg.event_id != event_id or (reg.uuid is not None and reg.uuid != dom["uuid"]):
+                continue
+            if reg.legacy:
+                if procs[1] is not None:
+                    self._send(reg.client, procs[1], {"dom": dom, **extra})
+            else:
+                body = {"callbackID": reg.callback_id, "msg": {"dom": dom, **extra}}
+                self._send(reg.client, procs[0], body)
 
     def network_lifecycle(self, net: dict[str, Any], event: int, detail: int) -> None:
         """Deliver a network lifecycle event (``net`` is a remote_nonnull_network)."""

@@ -11,6 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
+from pyvirt.jobs import DEFAULT_JOB_TIMEOUT, set_job_timeout
 from pyvirt.store import Layout
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="do not start networks and domains marked autostart",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--job-timeout",
+        type=float,
+        default=DEFAULT_JOB_TIMEOUT,
+        metavar="SECONDS",
+        help="how long a state change waits for another one on the same object before failing "
+        "with 'cannot acquire state change lock' (default: %(default)s, as libvirt)",
+    )
+    args = parser.parse_args(argv)
+    if not args.job_timeout > 0:
+        parser.error("--job-timeout must be positive")
+    return args
 
 
 class PidFileLocked(Exception):
@@ -94,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run pyvirtd in the foreground until SIGTERM or SIGINT."""
     args = parse_args(argv)
     setup_logging(args.verbose)
+    set_job_timeout(args.job_timeout)
     root = Path(args.root).resolve()
     layout = Layout(root)
     os.umask(0o022)

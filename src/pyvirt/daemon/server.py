@@ -5,6 +5,12 @@ inline; every CALL becomes its own task (as libvirtd's worker pool would run
 it), bounded per client, and replies are written under a lock so frames never
 interleave.  A client that breaks the framing rules is disconnected; nothing it
 sends can stop the daemon serving others.
+
+Memory stays bounded whatever clients send: a frame's body is read only as its
+bytes arrive (announcing 16 MiB and sending nothing costs nothing), each client
+has at most ``MAX_CLIENT_REQUESTS`` calls in flight, and frames above
+``BIG_FRAME`` bytes are admitted ``MAX_BIG_FRAMES`` at a time daemon-wide (a
+client sending one waits, others' small calls do not).
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ from pyvirt.network.driver import NetworkDriver
 from pyvirt.qemu.driver import DomainDriver
 from pyvirt.rpc import protocol, remote
 from pyvirt.rpc.protocol import Header, MessageStatus, MessageType
-from pyvirt.rpc.stream import read_message
 from pyvirt.rpc.xdr import Packer, Unpacker, XdrError
 from pyvirt.store import Layout
 
@@ -33,6 +38,13 @@ log = logging.getLogger(__name__)
 
 # libvirtd's max_client_requests: calls in flight per client before we stop reading.
 MAX_CLIENT_REQUESTS = 5
+# Frames larger than this (header + payload) need one of MAX_BIG_FRAMES daemon-wide
+# slots from the moment their body is read until their call has been answered.
+BIG_FRAME = 1024 * 1024
+MAX_BIG_FRAMES = 4
+# Events queued for a client that does not read before it is dropped.
+MAX_PENDING_EVENTS = 1024
+_LEN = struct.Struct(">I")
 
 _client_ids = itertools.count(1)
 
@@ -40,16 +52,21 @@ _client_ids = itertools.count(1)
 class Daemon:
     """One pyvirtd instance: drivers, event bus and the two listening sockets."""
 
-    def __init__(self, layout: Layout, *, define_default_network: bool = True, autostart: bool = True) -> None:
+    def __init__(
+        self, layout: Layout, *, define_default_network: bool = True, autostart: bool = True
+    ) -> None:
         self.layout = layout
         self.events = EventBus()
         self.networks = NetworkDriver(layout, emit=self.events.network_lifecycle)
-        self.domains = DomainDriver(layout, self.networks, emit=self.events.domain_lifecycle)
+        self.domains = DomainDriver(
+            layout, self.networks, emit=self.events.domain_lifecycle, emit_event=self.events.domain_event
+        )
         self._define_default_network = define_default_network
         self._autostart = autostart
         self._stop = asyncio.Event()
         self._servers: list[asyncio.base_events.Server] = []
         self.clients: set[ClientConnection] = set()
+        self.big_frames = asyncio.Semaphore(MAX_BIG_FRAMES)
         from pyvirt.daemon.dispatch import Dispatcher
 
         self.dispatcher = Dispatcher(self)
@@ -82,8 +99,10 @@ class Daemon:
             # in which the read-write socket is reachable by others.
             old = os.umask(0o777 & ~mode)
             try:
+                # A small reader limit: the transport stops reading ahead at twice
+                # this, so a flooding client is held back by the kernel's buffers.
                 server = await asyncio.start_unix_server(
-                    self._client_factory(readonly), path=str(path), limit=protocol.MESSAGE_MAX
+                    self._client_factory(readonly), path=str(path), limit=protocol.MESSAGE_INITIAL
                 )
             finally:
                 os.umask(old)
@@ -143,6 +162,7 @@ class ClientConnection:
         self._slots = asyncio.Semaphore(MAX_CLIENT_REQUESTS)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._events_pending = 0
         self.close_callback = False
         # Open data streams (console) by call serial; started once their reply is out.
         self.streams: dict[int, ConsoleStream] = {}
@@ -156,24 +176,58 @@ class ClientConnection:
         try:
             while not self._closing:
                 try:
-                    header, payload = await read_message(self.reader)
+                    header, payload, big = await self._read_frame()
                 except (EOFError, asyncio.IncompleteReadError, ConnectionError):
                     break
                 except protocol.ProtocolError as err:
                     log.warning("client %d: %s; disconnecting", self.id, err)
                     break
+                handed_off = False
                 try:
-                    await self._handle(header, payload)
+                    handed_off = await self._handle(header, payload, big)
                 except Exception:
                     log.exception("client %d: cannot handle message; disconnecting", self.id)
                     break
+                finally:
+                    if big and not handed_off:
+                        self.daemon.big_frames.release()
         finally:
             for task in list(self._tasks):
                 task.cancel()
             self.close()
             log.debug("client %d disconnected", self.id)
 
-    async def _handle(self, header: Header, payload: bytes) -> None:
+    async def _read_frame(self) -> tuple[Header, bytes, bool]:
+        """Read one frame; return its header, payload and whether it holds a big-frame slot.
+
+        The length word is checked before anything else is read, and the body
+        is read as it arrives.
+
+        Raises:
+            EOFError: the client closed the connection between frames.
+            asyncio.IncompleteReadError: it closed in the middle of one.
+            ProtocolError: the length word is below 28 or above the 16 MiB limit.
+        """
+        try:
+            word = await self.reader.readexactly(protocol.LEN_MAX)
+        except asyncio.IncompleteReadError as err:
+            if not err.partial:
+                raise EOFError("connection closed by peer") from err
+            raise
+        size = protocol.check_length(_LEN.unpack(word)[0])
+        big = size > BIG_FRAME
+        if big:
+            await self.daemon.big_frames.acquire()
+        try:
+            body = await self.reader.readexactly(size)
+        except BaseException:
+            if big:
+                self.daemon.big_frames.release()
+            raise
+        return protocol.unpack_header(body), body[protocol.HEADER_MAX :], big
+
+    async def _handle(self, header: Header, payload: bytes, big: bool = False) -> bool:
+        """Act on one frame; return True when a call task took over its big-frame slot."""
         if header.prog == protocol.KEEPALIVE_PROGRAM:
             if header.proc == protocol.KEEPALIVE_PING and header.type == MessageType.MESSAGE:
                 await self.send(
@@ -187,17 +241,23 @@ class ClientConnection:
                     ),
                     b"",
                 )
-            return
+            return False
         if header.type == MessageType.STREAM:
             stream = self.streams.get(header.serial)
             if stream is not None:
                 stream.from_client(header.status, payload)
-            return
+            else:
+                # Data can still arrive for a stream we closed: drop it, as libvirtd does.
+                log.debug("client %d: ignoring stream data for serial %d", self.id, header.serial)
+            return False
         if header.type != MessageType.CALL:
-            # Replies, events and streams from a client are not expected here;
-            # libvirtd ignores what it cannot route, so do we.
-            log.debug("client %d: ignoring message type %d", self.id, header.type)
-            return
+            # Replies and events travel server -> client only; calls with fds are
+            # not supported.  libvirtd's answer (virNetServerProgramDispatch).
+            log.debug("client %d: unexpected message type %d", self.id, header.type)
+            await self.reply_error(
+                header, VirtError(ErrorNumber.RPC, ErrorDomain.RPC, f"Unexpected message type {header.type}")
+            )
+            return False
         if header.prog != protocol.REMOTE_PROGRAM or header.vers != protocol.REMOTE_PROTOCOL_VERSION:
             await self.reply_error(
                 header,
@@ -207,14 +267,19 @@ class ClientConnection:
                     f"cannot find program {header.prog} version {header.vers}",
                 ),
             )
-            return
+            return False
         if header.status != MessageStatus.OK:
-            await self.reply_error(header, VirtError(ErrorNumber.RPC, ErrorDomain.RPC, "Unexpected message status"))
-            return
+            await self.reply_error(
+                header, VirtError(ErrorNumber.RPC, ErrorDomain.RPC, "Unexpected message status")
+            )
+            return False
         await self._slots.acquire()
         task = asyncio.create_task(self._run_call(header, payload))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if big:
+            task.add_done_callback(lambda _t: self.daemon.big_frames.release())
+        return True
 
     async def _run_call(self, header: Header, payload: bytes) -> None:
         from pyvirt.daemon.dispatch import call_serial
@@ -228,7 +293,8 @@ class ClientConnection:
                 return
             except XdrError as err:
                 await self.reply_error(
-                    header, VirtError(ErrorNumber.RPC, ErrorDomain.RPC, f"Unable to decode message payload: {err}")
+                    header,
+                    VirtError(ErrorNumber.RPC, ErrorDomain.RPC, f"Unable to decode message payload: {err}"),
                 )
                 return
             except asyncio.CancelledError:
@@ -236,7 +302,8 @@ class ClientConnection:
             except Exception as err:  # a bug must not kill the connection
                 log.exception("client %d: procedure %d failed", self.id, header.proc)
                 await self.reply_error(
-                    header, VirtError(ErrorNumber.INTERNAL_ERROR, ErrorDomain.RPC, f"unexpected failure: {err}")
+                    header,
+                    VirtError(ErrorNumber.INTERNAL_ERROR, ErrorDomain.RPC, f"unexpected failure: {err}"),
                 )
                 return
             await self.send(header._replace(type=MessageType.REPLY, status=MessageStatus.OK), body)
@@ -261,6 +328,8 @@ class ClientConnection:
             return
         data = protocol.pack_message(header, body)
         async with self._write_lock:
+            if self._closing:  # closed while we waited for our turn
+                return
             try:
                 self.writer.write(data)
                 await self.writer.drain()
@@ -268,13 +337,35 @@ class ClientConnection:
                 self.close()
 
     async def send_event(self, proc: int, value: dict[str, Any]) -> None:
-        """Send an asynchronous event message (type MESSAGE, serial 0)."""
+        """Send an asynchronous event message (type MESSAGE, serial 0).
+
+        A client that stops reading while events pile up is disconnected
+        (more than ``MAX_PENDING_EVENTS`` undelivered), so it cannot make the
+        daemon hoard memory.
+        """
+        if self._closing:
+            return
+        if self._events_pending >= MAX_PENDING_EVENTS:
+            log.warning("client %d: %d events undelivered; disconnecting it", self.id, self._events_pending)
+            self.close()
+            return
         packer = Packer()
         remote.PROCEDURES[proc].args.pack(packer, value)
-        await self.send(
-            Header(protocol.REMOTE_PROGRAM, protocol.REMOTE_PROTOCOL_VERSION, proc, MessageType.MESSAGE, 0, MessageStatus.OK),
-            packer.get_buffer(),
-        )
+        self._events_pending += 1
+        try:
+            await self.send(
+                Header(
+                    protocol.REMOTE_PROGRAM,
+                    protocol.REMOTE_PROTOCOL_VERSION,
+                    proc,
+                    MessageType.MESSAGE,
+                    0,
+                    MessageStatus.OK,
+                ),
+                packer.get_buffer(),
+            )
+        finally:
+            self._events_pending -= 1
 
     def close(self) -> None:
         if self._closing:

@@ -1,8 +1,9 @@
 """Data streams of libvirt's protocol, used for the guest serial console.
 
 After a successful DOMAIN_OPEN_CONSOLE reply, both sides exchange STREAM
-messages carrying the call's serial: status CONTINUE with raw bytes, OK with
-an empty payload for end of stream, ERROR with a ``remote_error``.  A
+messages carrying the call's serial: status CONTINUE with raw bytes (empty at
+end of data), OK with an empty payload to finish (and to confirm the other
+side's finish), ERROR with a ``remote_error`` to abort.  A
 :class:`ConsoleStream` pumps bytes between such a stream and the guest's pty.
 """
 
@@ -102,14 +103,20 @@ class ConsoleStream:
     def from_client(self, status: int, payload: bytes) -> None:
         """Handle a STREAM message the client sent for this stream."""
         if status == MessageStatus.CONTINUE:
+            if self._closed:
+                return
             if len(self._pending) + len(payload) > MAX_PENDING:
                 log.warning("console stream of client %d overflowed; closing", self.client.id)
-                self.close()
+                self.finish()
                 return
             self._pending += payload
             self._flush()
-        else:  # OK = client finished, ERROR = client aborted
-            self.close()
+            return
+        # OK = the client finished, ERROR = it aborted: both get an empty OK
+        # confirmation, as libvirtd sends, and the stream is gone.
+        self._send(MessageStatus.OK, b"")
+        self._release()
+        self.client.streams.pop(self.serial, None)
 
     def _flush(self) -> None:
         while self._pending and not self._closed:
@@ -131,12 +138,23 @@ class ConsoleStream:
         self._flush()
 
     def finish(self) -> None:
-        """End of the guest side: tell the client, then close."""
+        """End of the guest side: send end-of-stream and let go of the pty.
+
+        The stream stays registered until the client confirms with its own
+        finish (or disconnects), as in libvirt's handshake.
+        """
         if not self._closed:
-            self._send(MessageStatus.OK, b"")
-        self.close()
+            # Read EOF is an empty CONTINUE; an empty OK would be the answer
+            # to the client's finish, which libvirt clients treat as an error.
+            self._send(MessageStatus.CONTINUE, b"")
+        self._release()
 
     def close(self) -> None:
+        """Drop the stream without telling the client (it is going away)."""
+        self._release()
+        self.client.streams.pop(self.serial, None)
+
+    def _release(self) -> None:
         if self._closed:
             return
         self._closed = True
@@ -147,5 +165,4 @@ class ConsoleStream:
             os.close(self.fd)
         except OSError:
             pass
-        self.client.streams.pop(self.serial, None)
         self._on_close()

@@ -5,17 +5,26 @@ undoes its own steps on failure (the runtime rolls back a half-started
 network).  Persistent definitions live in ``etc/pyvirt/qemu/networks``; an
 active network's live definition and runtime record live in
 ``run/pyvirt/network/NAME.xml`` so a restarted daemon reattaches to it.
+
+dnsmasq is supervised: the driver watches each active network's dnsmasq
+through a pidfd (``os.pidfd_open`` + ``loop.add_reader``; a periodic check
+where pidfds are unavailable) and restarts it, under the network's lock, when
+it dies while the network is active.  The lease status file is left alone,
+so the restarted dnsmasq gets its leases back from the helper's ``init``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import json
 import logging
+import os
 import socket
 import uuid as uuidlib
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +32,8 @@ from lxml import etree
 
 from pyvirt.conf.network import NetworkDef, parse_network
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError, internal_error, no_network, operation_invalid
+from pyvirt.jobs import job
+from pyvirt.network import firewall
 from pyvirt.network import runtime as netruntime
 from pyvirt.store import Layout, ObjectStore
 
@@ -51,6 +62,10 @@ XML_INACTIVE = 1  # VIR_NETWORK_XML_INACTIVE
 # Forward modes that get a bridge of ours (and so a generated virbrN name).
 _VIRTUAL_MODES = ("none", "nat", "route", "open")
 MAX_BRIDGE_ID = 256
+
+# dnsmasq supervision: fallback poll interval, and the longest pause between restart attempts
+SUPERVISE_POLL_SECONDS = 5.0
+RESTART_BACKOFF_MAX = 30.0
 
 DEFAULT_NETWORK_XML = """<network>
   <name>default</name>
@@ -137,6 +152,9 @@ class NetworkDriver:
         self._emit = emit
         self._objs: dict[str, NetworkObject] = {}  # by uuid
         self._bridge_lock = asyncio.Lock()  # bridge name generation is global
+        self._watches: dict[str, tuple[int, int | None]] = {}  # uuid -> (dnsmasq pid, pidfd or None)
+        self._revivals: dict[str, asyncio.Task[None]] = {}
+        self._poller: asyncio.Task[None] | None = None
 
     # ----- start-up --------------------------------------------------------
 
@@ -164,7 +182,9 @@ class NetworkDriver:
 
     async def _load_status(self, name: str, path: Any) -> None:
         try:
-            root = etree.fromstring(path.read_bytes(), etree.XMLParser(resolve_entities=False, no_network=True))
+            root = etree.fromstring(
+                path.read_bytes(), etree.XMLParser(resolve_entities=False, no_network=True)
+            )
             net_elem = root.find("network")
             rt_elem = root.find("runtime")
             if net_elem is None or rt_elem is None:
@@ -173,6 +193,7 @@ class NetworkDriver:
             rt = netruntime.NetworkRuntime.from_dict(json.loads(rt_elem.text or "{}"))
         except Exception as err:
             log.error("network %s: unreadable status file %s (%s); treating it as inactive", name, path, err)
+            await self._cleanup_unknown_runtime(name)
             self.store.delete_status(name)
             return
         obj = self._objs.get(live.uuid)
@@ -196,10 +217,41 @@ class NetworkDriver:
                 del self._objs[live.uuid]
             return
         log.info("network %s is active (reattached)", name)
+        self._save_status_quiet(obj)  # check() may have restarted dnsmasq: record its pid
+        self._watch(obj)
+
+    async def _cleanup_unknown_runtime(self, name: str) -> None:
+        """Best effort after a lost runtime record: stop what may still run for ``name``.
+
+        dnsmasq is found by its pid file and config, the bridge by the persistent
+        definition, the firewall chains by the network's name; so the network can
+        be started again.  Never raises.
+        """
+        obj = self._find_name(name)
+        netdef = obj.config if obj is not None else None
+        bridge = netdef.bridge if netdef is not None and netdef.bridge else None
+        rt = netruntime.NetworkRuntime(
+            name=name,
+            bridge=bridge or "",
+            forward_mode=netdef.forward_mode if netdef is not None else "nat",
+            uses_dnsmasq=True,
+        )
+        try:
+            if bridge:
+                await netruntime.stop(rt, self.paths)
+            else:
+                await netruntime._stop_dnsmasq(rt, self.paths)
+        except Exception as err:
+            log.warning("network %s: cleanup after lost status failed: %s", name, err)
+        try:
+            await firewall.remove_rules(firewall.chain_prefix(name))
+        except Exception as err:
+            log.warning("network %s: removing leftover firewall rules failed: %s", name, err)
 
     async def autostart_all(self) -> None:
         marker = self.layout.run / "network" / "autostarted"
         if marker.exists():
+            log.info("network autostart already done since boot (%s exists)", marker)
             return
         for obj in list(self._objs.values()):
             if obj.persistent and not obj.active and self.store.autostart(obj.name):
@@ -209,9 +261,104 @@ class NetworkDriver:
                     log.error("autostart of network %s failed: %s", obj.name, err.message)
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
+        log.info("network autostart done")
 
     async def close(self) -> None:
-        """Leave active networks running: they outlive the daemon."""
+        """Stop supervising; leave active networks running: they outlive the daemon."""
+        for key in list(self._watches):
+            self._unwatch(key)
+        tasks = [t for t in (*self._revivals.values(), self._poller) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._revivals.clear()
+        self._poller = None
+
+    # ----- dnsmasq supervision ---------------------------------------------
+
+    def _watch(self, obj: NetworkObject) -> None:
+        """Watch the dnsmasq of active network ``obj`` (no-op when already watched or none runs)."""
+        rt = obj.runtime
+        key = obj.uuid
+        pid = rt.dnsmasq_pid if rt is not None and obj.active and rt.uses_dnsmasq else None
+        current = self._watches.get(key)
+        if current is not None and current[0] == pid:
+            return
+        self._unwatch(key)
+        if pid is None:
+            return
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            self._dnsmasq_exited(key, pid)
+            return
+        except (OSError, AttributeError) as err:  # no pidfds (old kernel): poll instead
+            log.debug("no pidfd for dnsmasq %d (%s); polling", pid, err)
+            self._watches[key] = (pid, None)
+            if self._poller is None or self._poller.done():
+                self._poller = asyncio.get_running_loop().create_task(self._poll())
+            return
+        self._watches[key] = (pid, fd)
+        asyncio.get_running_loop().add_reader(fd, self._dnsmasq_exited, key, pid)
+
+    def _unwatch(self, key: str) -> None:
+        watch = self._watches.pop(key, None)
+        if watch is None or watch[1] is None:
+            return
+        with contextlib.suppress(Exception):
+            asyncio.get_running_loop().remove_reader(watch[1])
+        os.close(watch[1])
+
+    async def _poll(self) -> None:
+        while any(fd is None for _, fd in self._watches.values()):
+            await asyncio.sleep(SUPERVISE_POLL_SECONDS)
+            for key, (pid, fd) in list(self._watches.items()):
+                obj = self._objs.get(key)
+                if fd is None and obj is not None and not netruntime.dnsmasq_alive(obj.name, pid, self.paths):
+                    self._dnsmasq_exited(key, pid)
+
+    def _dnsmasq_exited(self, key: str, pid: int) -> None:
+        current = self._watches.get(key)
+        if current is not None and current[0] == pid:
+            self._unwatch(key)  # a watch on a newer dnsmasq stays
+        task = self._revivals.get(key)
+        if task is not None and not task.done():
+            return
+        task = asyncio.get_running_loop().create_task(self._revive(key, pid))
+        self._revivals[key] = task
+        task.add_done_callback(
+            lambda t: self._revivals.pop(key, None) if self._revivals.get(key) is t else None
+        )
+
+    async def _revive(self, key: str, pid: int) -> None:
+        """Restart the dnsmasq ``pid`` of network ``key`` if it is still the one the network should have."""
+        delay = 1.0
+        while True:
+            obj = self._objs.get(key)
+            if obj is None:
+                return
+            async with obj.lock:
+                rt = obj.runtime
+                if not obj.active or rt is None or obj.live is None or rt.dnsmasq_pid != pid:
+                    return  # stopped or restarted on purpose meanwhile
+                if netruntime.dnsmasq_alive(obj.name, pid, self.paths):
+                    self._watch(obj)
+                    return
+                log.warning("network %s: dnsmasq (pid %d) died; restarting it", obj.name, pid)
+                try:
+                    await netruntime.restart_dnsmasq(obj.live, rt, self.paths)
+                except VirtError as err:
+                    log.error("network %s: cannot restart dnsmasq: %s", obj.name, err.message)
+                    rt.dnsmasq_pid = pid  # try again later
+                else:
+                    log.info("network %s: dnsmasq restarted as pid %s", obj.name, rt.dnsmasq_pid)
+                    self._save_status_quiet(obj)
+                    self._watch(obj)
+                    return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RESTART_BACKOFF_MAX)
 
     # ----- lookups ---------------------------------------------------------
 
@@ -243,6 +390,23 @@ class NetworkDriver:
         if obj is None:
             raise no_network(f"no network with matching uuid '{key}' ({ref['name']})")
         return obj
+
+    def _job(
+        self, obj: NetworkObject, ref: dict[str, Any] | None = None
+    ) -> AbstractAsyncContextManager[None]:
+        """The job (state change lock, libvirt's timeout) on ``obj``.
+
+        With ``ref``, once the lock is held the network must still be the one
+        ``ref`` names: one undefined while the job waited gives NO_NETWORK.
+        """
+
+        def still_current() -> None:
+            if ref is not None and self.get(ref) is not obj:
+                key = uuidlib.UUID(bytes=bytes(ref["uuid"]))
+                raise no_network(f"no network with matching uuid '{key}' ({ref['name']})")
+
+        what = f"network '{obj.name}'"
+        return job(obj.lock, what=what, domain=ErrorDomain.NETWORK, check=still_current)
 
     def list_all(self, flags: int) -> list[NetworkObject]:
         result = []
@@ -346,25 +510,26 @@ class NetworkDriver:
             VirtError: unknown network, or a transient one.
         """
         obj = self.get(ref)
-        async with obj.lock:
+        async with self._job(obj, ref):
             if not obj.persistent:
                 raise operation_invalid("can't undefine transient network", ErrorDomain.NETWORK)
-            name = obj.name
+            name, ref_out, key = obj.name, obj.ref(), obj.uuid
+            bridge = obj.definition.bridge
             self.store.delete_config(name)
             obj.config = None
             if not obj.active:
-                del self._objs[obj.uuid]
-                bridge = obj.definition.bridge if obj.live else None
+                # libvirt's networkRemoveInactive: conf, hosts files, leases and macs go too
+                del self._objs[key]
                 netruntime.remove_files(name, bridge, self.paths)
         log.info("network %s undefined", name)
-        self._emit(obj.ref(), EVENT_UNDEFINED, 0)
+        self._emit(ref_out, EVENT_UNDEFINED, 0)
 
     def autostart(self, obj: NetworkObject) -> bool:
         return obj.persistent and self.store.autostart(obj.name)
 
     async def set_autostart(self, ref: dict[str, Any], enabled: bool) -> None:
         obj = self.get(ref)
-        async with obj.lock:
+        async with self._job(obj, ref):
             if not obj.persistent:
                 raise operation_invalid("cannot set autostart for transient network", ErrorDomain.NETWORK)
             try:
@@ -401,7 +566,7 @@ class NetworkDriver:
             VirtError: already active, or any start step failed (rolled back).
         """
         obj = self.get(ref)
-        async with obj.lock:
+        async with self._job(obj, ref):
             if obj.active:
                 raise operation_invalid("network is already active", ErrorDomain.NETWORK)
             assert obj.config is not None
@@ -422,6 +587,7 @@ class NetworkDriver:
                 ErrorNumber.SYSTEM_ERROR, ErrorDomain.NETWORK, f"cannot write status file: {err.strerror}"
             ) from err
         log.info("Network '%s' started up", obj.name)
+        self._watch(obj)
         self._emit(obj.ref(), EVENT_STARTED, 0)
 
     async def create_xml(self, xml: str) -> NetworkObject:
@@ -435,7 +601,9 @@ class NetworkDriver:
             existing = self._check_duplicate(netdef)
             if existing is not None:
                 if existing.active:
-                    raise operation_invalid(f"network is already active as '{existing.name}'", ErrorDomain.NETWORK)
+                    raise operation_invalid(
+                        f"network is already active as '{existing.name}'", ErrorDomain.NETWORK
+                    )
                 raise VirtError(
                     ErrorNumber.OPERATION_FAILED,
                     ErrorDomain.NETWORK,
@@ -445,7 +613,7 @@ class NetworkDriver:
             obj = NetworkObject(config=None, pending=netdef)
             self._objs[netdef.uuid] = obj
         try:
-            async with obj.lock:
+            async with self._job(obj):
                 await self._start_locked(obj, netdef)
         except BaseException:
             self._objs.pop(netdef.uuid, None)
@@ -461,19 +629,23 @@ class NetworkDriver:
             VirtError: the network is not active.
         """
         obj = self.get(ref)
-        async with obj.lock:
+        async with self._job(obj, ref):
             if not obj.active:
                 raise operation_invalid(f"network '{obj.name}' is not active", ErrorDomain.NETWORK)
             assert obj.runtime is not None
-            name = obj.name
-            await netruntime.stop(obj.runtime, self.paths)
+            name, ref_out, key = obj.name, obj.ref(), obj.uuid
+            self._unwatch(key)
+            try:
+                await netruntime.stop(obj.runtime, self.paths)
+            except VirtError as err:
+                # Every teardown step was tried; like libvirt, the network is inactive now.
+                log.error("network %s: incomplete teardown: %s", name, err.message)
             self.store.delete_status(name)
-            ref_out = obj.ref()
             obj.live = None
             obj.runtime = None
             obj.connections = 0
             if not obj.persistent:
-                del self._objs[obj.uuid]
+                del self._objs[key]
         log.info("network %s destroyed", name)
         self._emit(ref_out, EVENT_STOPPED, 0)
 
@@ -502,7 +674,7 @@ class NetworkDriver:
             VirtError: invalid command/section/xml, or the network state forbids it.
         """
         obj = self.get(ref)
-        async with obj.lock:
+        async with self._job(obj, ref):
             live = bool(flags & UPDATE_AFFECT_LIVE)
             config = bool(flags & UPDATE_AFFECT_CONFIG)
             if not live and not config:  # AFFECT_CURRENT
@@ -510,7 +682,9 @@ class NetworkDriver:
             if live and not obj.active:
                 raise operation_invalid("network is not running", ErrorDomain.NETWORK)
             if config and not obj.persistent:
-                raise operation_invalid("cannot change persistent config of a transient network", ErrorDomain.NETWORK)
+                raise operation_invalid(
+                    "cannot change persistent config of a transient network", ErrorDomain.NETWORK
+                )
             new_config = _clone(obj.config) if config and obj.config is not None else None
             new_live = _clone(obj.live) if live and obj.live is not None else None
             for d in (new_config, new_live):
@@ -521,6 +695,7 @@ class NetworkDriver:
                 await netruntime.apply_update(new_live, obj.runtime, self.paths, section)
                 obj.live = new_live
                 self._save_status(obj)
+                self._watch(obj)
             if new_config is not None:
                 self.store.save_config(new_config.name, new_config.format(inactive=True))
                 obj.config = new_config

@@ -18,6 +18,8 @@ API used by the driver (``netdef`` is a ``pyvirt.conf.network.NetworkDef``)::
     await stop(rt, paths)
     await check(netdef, rt, paths)              -> CheckResult (repairs rules, restarts dnsmasq)
     await apply_update(netdef, rt, paths, section)   (net-update of the live definition)
+    await restart_dnsmasq(netdef, rt, paths)    (fresh config, new pid in rt)
+    dnsmasq_alive(name, pid, paths)             -> bool (supervision)
     await update_hosts(netdef, rt, paths)       (dhcp/dns hosts: rewrite files + SIGHUP)
     await update_port_forwards(netdef, rt, paths)
     dhcp_leases(netdef, paths, mac)             -> list[remote_network_dhcp_lease dict]
@@ -46,7 +48,9 @@ __all__ = [
     "apply_update",
     "check",
     "dhcp_leases",
+    "dnsmasq_alive",
     "remove_files",
+    "restart_dnsmasq",
     "start",
     "stop",
     "update_hosts",
@@ -70,6 +74,7 @@ SECTION_PORTGROUP = 9
 SECTION_DNS_HOST = 10
 SECTION_DNS_TXT = 11
 SECTION_DNS_SRV = 12
+SECTION_PORT_FORWARD = 1000  # pyvirt's extension (docs/port-forwards.md)
 
 
 @dataclass
@@ -314,6 +319,11 @@ async def update_hosts(netdef: Any, rt: NetworkRuntime, paths: NetworkPaths) -> 
         rt.dnsmasq_pid = await dnsmasq.start(netdef, paths)
 
 
+def dnsmasq_alive(name: str, pid: int | None, paths: NetworkPaths) -> bool:
+    """True when ``pid`` is the running dnsmasq of network ``name``."""
+    return dnsmasq.is_running(pid, paths.conf(name))
+
+
 async def restart_dnsmasq(netdef: Any, rt: NetworkRuntime, paths: NetworkPaths) -> None:
     """Stop dnsmasq and start it with a freshly written configuration (if still needed).
 
@@ -344,13 +354,19 @@ async def apply_update(netdef: Any, rt: NetworkRuntime, paths: NetworkPaths, sec
     """Apply a live ``net-update`` of ``section`` (virNetworkUpdateSection) to the running network.
 
     DHCP hosts and DNS hosts: hosts files + SIGHUP.  Ranges, TXT, SRV, domain,
-    IP: dnsmasq restart.  Forward, IP and forward interfaces: firewall rules
-    re-rendered (port forwards live under ``<forward>``).  Raises VirtError.
+    IP: dnsmasq restart.  Forward, IP, forward interfaces and port forwards
+    (section 1000): firewall rules re-rendered in one transaction.  Raises VirtError.
     """
     if section in (SECTION_IP_DHCP_HOST, SECTION_DNS_HOST):
         await update_hosts(netdef, rt, paths)
         return
-    if section in (SECTION_IP, SECTION_FORWARD, SECTION_FORWARD_INTERFACE, SECTION_FORWARD_PF):
+    if section in (
+        SECTION_IP,
+        SECTION_FORWARD,
+        SECTION_FORWARD_INTERFACE,
+        SECTION_FORWARD_PF,
+        SECTION_PORT_FORWARD,
+    ):
         await update_port_forwards(netdef, rt, paths)
     if section in (
         SECTION_BRIDGE,

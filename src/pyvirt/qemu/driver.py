@@ -13,16 +13,31 @@ import enum
 import json
 import logging
 import os
+import signal
 import uuid as uuidlib
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
+from pyroute2 import AsyncIPRoute
+from pyroute2.netlink.exceptions import NetlinkError
 
 from pyvirt.conf.capabilities import Capabilities
 from pyvirt.conf.domain import DomainDef, parse_domain
-from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError, internal_error, no_domain, operation_invalid
+from pyvirt.conf.xmlutil import parse_xml
+from pyvirt.errors import (
+    ErrorDomain,
+    ErrorNumber,
+    VirtError,
+    internal_error,
+    invalid_arg,
+    no_domain,
+    no_support,
+    operation_invalid,
+)
+from pyvirt.jobs import job
 from pyvirt.network import bridge as netdev
 from pyvirt.qemu import process
 from pyvirt.qemu.monitor import MonitorError, QemuMonitor
@@ -108,6 +123,11 @@ LIST_NO_SNAPSHOT = 8192
 XML_SECURE = 1
 XML_INACTIVE = 2
 
+# virDomainModificationImpact
+AFFECT_CURRENT = 0
+AFFECT_LIVE = 1
+AFFECT_CONFIG = 2
+
 START_PAUSED = 1  # VIR_DOMAIN_START_PAUSED
 DESTROY_GRACEFUL = 1  # VIR_DOMAIN_DESTROY_GRACEFUL
 
@@ -129,6 +149,12 @@ IFADDR_SOURCE_AGENT = 1
 IFADDR_SOURCE_ARP = 2
 
 Emit = Callable[[dict[str, Any], int, int], None]
+# (virDomainEventID, remote_nonnull_domain, extra message fields): events other than lifecycle.
+EmitEvent = Callable[[int, dict[str, Any], dict[str, Any]], None]
+
+# virDomainEventID values of the non-lifecycle events we raise.
+EVENT_ID_REBOOT = 1
+EVENT_ID_DEVICE_REMOVED = 15
 
 
 @dataclass
@@ -173,11 +199,14 @@ class DomainObject:
 class DomainDriver:
     """All domains of one pyvirtd instance."""
 
-    def __init__(self, layout: Layout, networks: NetworkDriver, *, emit: Emit) -> None:
+    def __init__(
+        self, layout: Layout, networks: NetworkDriver, *, emit: Emit, emit_event: EmitEvent | None = None
+    ) -> None:
         self.layout = layout
         self.store: ObjectStore = layout.domains
         self.networks = networks
         self._emit = emit
+        self._emit_event = emit_event
         self._objs: dict[str, DomainObject] = {}  # by uuid
         self._next_id = 1
         self._caps: Capabilities | None = None
@@ -208,7 +237,9 @@ class DomainDriver:
 
     async def _reattach(self, name: str, path: Any) -> None:
         try:
-            root = etree.fromstring(path.read_bytes(), etree.XMLParser(resolve_entities=False, no_network=True))
+            root = etree.fromstring(
+                path.read_bytes(), etree.XMLParser(resolve_entities=False, no_network=True)
+            )
             dom_elem = root.find("domain")
             rt_elem = root.find("runtime")
             if dom_elem is None or rt_elem is None:
@@ -317,6 +348,21 @@ class DomainDriver:
             raise no_domain(f"no domain with matching uuid '{key}' ({ref['name']})")
         return obj
 
+    def _job(self, obj: DomainObject, ref: dict[str, Any] | None = None) -> AbstractAsyncContextManager[None]:
+        """The job (state change lock, libvirt's timeout) on ``obj``.
+
+        With ``ref``, once the lock is held the domain must still be the one
+        ``ref`` names: one undefined while the job waited gives NO_DOMAIN.
+        """
+
+        def still_current() -> None:
+            if ref is not None and self.get(ref) is not obj:
+                key = uuidlib.UUID(bytes=bytes(ref["uuid"]))
+                raise no_domain(f"no domain with matching uuid '{key}' ({ref['name']})")
+
+        what = f"domain '{obj.name}'"
+        return job(obj.lock, what=what, domain=ErrorDomain.QEMU, check=still_current)
+
     def list_all(self, flags: int) -> list[DomainObject]:
         def pair(a: int, b: int, va: bool, vb: bool) -> bool:
             both = flags & (a | b)
@@ -404,23 +450,23 @@ class DomainDriver:
             VirtError: unknown domain, or a transient one.
         """
         obj = self.get(ref)
-        async with obj.lock:
+        async with self._job(obj, ref):
             if not obj.persistent:
                 raise operation_invalid("cannot undefine transient domain", ErrorDomain.QEMU)
-            name = obj.name
+            name, ref_out = obj.name, obj.ref()
             self.store.delete_config(name)
             obj.config = None
             if not obj.active:
-                del self._objs[obj.uuid]
+                del self._objs[_ref_uuid(ref_out)]
         log.info("domain %s undefined", name)
-        self._emit(obj.ref(), Event.UNDEFINED, 0)
+        self._emit(ref_out, Event.UNDEFINED, 0)
 
     def autostart(self, obj: DomainObject) -> bool:
         return obj.persistent and self.store.autostart(obj.name)
 
     async def set_autostart(self, ref: dict[str, Any], enabled: bool) -> None:
         obj = self.get(ref)
-        async with obj.lock:
+        async with self._job(obj, ref):
             if not obj.persistent:
                 raise operation_invalid("cannot set autostart for transient domain", ErrorDomain.QEMU)
             try:
@@ -482,7 +528,7 @@ class DomainDriver:
             VirtError: already running, a network not active, QEMU failing.
         """
         obj = self.get(ref)
-        async with obj.lock:
+        async with self._job(obj, ref):
             if obj.active:
                 raise operation_invalid("domain is already running", ErrorDomain.QEMU)
             assert obj.config is not None
@@ -506,7 +552,7 @@ class DomainDriver:
                 obj = DomainObject(config=None, live=domdef)
                 self._objs[domdef.uuid] = obj
         try:
-            async with obj.lock:
+            async with self._job(obj):
                 await self._start_locked(obj, domdef, flags)
         except BaseException:
             if not obj.persistent and not obj.active:
@@ -536,6 +582,7 @@ class DomainDriver:
                 else:
                     continue
                 port.tap, fds[iface.alias] = await netdev.create_tap(tap_mac(iface.mac), port.bridge)
+                await _set_noqueue(port.tap)
         except BaseException:
             await self._unplug_ports(ports, fds)
             raise
@@ -552,7 +599,24 @@ class DomainDriver:
                 self.networks.detach_port(port.network)
 
     async def _start_locked(self, obj: DomainObject, live: DomainDef, flags: int) -> None:
+        """Start ``obj`` with definition ``live`` (the caller holds the domain's job).
+
+        As libvirt's qemuProcessStart, the domain id is taken first (a failed
+        start uses one up) and a failure leaves the domain "shut off (failed)".
+
+        Raises:
+            VirtError: a network is not active, a tap cannot be made, QEMU fails.
+        """
         dom_id = self._next_id
+        self._next_id += 1
+        try:
+            await self._launch(obj, live, flags, dom_id)
+        except BaseException:
+            if not obj.active:
+                obj.state, obj.reason = DomainState.SHUTOFF, ShutoffReason.FAILED
+            raise
+
+    async def _launch(self, obj: DomainObject, live: DomainDef, flags: int, dom_id: int) -> None:
         ports, fds = await self._plug_ports(live)
         try:
             rt_holder: list[DomainRuntime] = []
@@ -576,9 +640,14 @@ class DomainDriver:
                     pass
         rt = DomainRuntime(record=record, ports=ports, monitor=monitor)
         rt_holder.append(rt)
-        self._next_id += 1
         obj.live, obj.runtime, obj.id = live, rt, dom_id
         try:
+            if live.on_reboot == "destroy":
+                # libvirt's qemuProcessSetupLifecycleActions: a guest reboot becomes a shutdown.
+                await monitor.execute("set-action", {"reboot": "shutdown"})
+            for iface in live.interfaces:  # qemuProcessSetLinkStates
+                if _link_state(live, iface.mac) == "down":
+                    await monitor.execute("set_link", {"name": iface.alias, "up": False})
             if flags & START_PAUSED:
                 obj.state, obj.reason = DomainState.PAUSED, PausedReason.USER
             else:
@@ -592,7 +661,9 @@ class DomainDriver:
             await self._release(obj, ShutoffReason.FAILED, log_reason="failed")
             if isinstance(err, VirtError):
                 raise
-            raise VirtError(ErrorNumber.SYSTEM_ERROR, ErrorDomain.QEMU, f"cannot write status: {err}") from err
+            raise VirtError(
+                ErrorNumber.SYSTEM_ERROR, ErrorDomain.QEMU, f"cannot write status: {err}"
+            ) from err
         rt.watcher = process.watch_exit(record, self._exit_handler(obj, rt))
         log.info("domain %s started (id %d, pid %d)", obj.name, dom_id, record.pid)
         self._emit(obj.ref(), Event.STARTED, STARTED_BOOTED)
@@ -613,13 +684,16 @@ class DomainDriver:
             await self._unplug_ports(rt.ports)
             process.log_shutdown(rt.record.log_path, log_reason)
             process.cleanup_files(rt.record)
-        self.store.delete_status(obj.name)
+        name, uuid = obj.name, obj.uuid
+        self.store.delete_status(name)
         obj.runtime = None
-        obj.live = None
         obj.id = -1
         obj.state, obj.reason = DomainState.SHUTOFF, reason
-        if not obj.persistent:
-            self._objs.pop(obj.uuid, None)
+        if obj.persistent:
+            obj.live = None
+        else:
+            # A transient domain disappears; keep its last definition for stale references.
+            self._objs.pop(uuid, None)
 
     def _exit_handler(self, obj: DomainObject, rt: DomainRuntime) -> Any:
         def exited(status: int | None) -> None:
@@ -634,7 +708,8 @@ class DomainDriver:
             if rt.shutdown_seen:
                 reason, detail, text = ShutoffReason.SHUTDOWN, STOPPED_SHUTDOWN, "shutdown"
             else:
-                reason, detail, text = ShutoffReason.CRASHED, STOPPED_CRASHED, "crashed"
+                # libvirt (processMonitorEOFEvent): state crashed, event detail "failed".
+                reason, detail, text = ShutoffReason.CRASHED, STOPPED_FAILED, "crashed"
             log.info("domain %s: QEMU exited (%s)", obj.name, text)
             ref = obj.ref()
             await self._release(obj, reason, log_reason=text)
@@ -644,39 +719,40 @@ class DomainDriver:
         def on_event(name: str, data: dict[str, Any], ts: Any) -> None:
             if name == "SHUTDOWN":
                 asyncio.get_running_loop().create_task(self._on_guest_shutdown(obj, rt, data or {}))
+            elif name == "RESET" and obj.runtime is rt and self._emit_event is not None:
+                # SeaBIOS resets once more after a host reset: libvirt reports each RESET too.
+                log.debug("domain %s: RESET %s", obj.name, data)
+                self._emit_event(EVENT_ID_REBOOT, obj.ref(), {})
 
         return on_event
 
     async def _on_guest_shutdown(self, obj: DomainObject, rt: DomainRuntime, data: dict[str, Any]) -> None:
-        if obj.runtime is not rt or rt.stopping:
+        """QMP SHUTDOWN, as libvirt's qemuProcessHandleShutdown + qemuProcessShutdownOrReboot.
+
+        A fake reboot (``virsh reboot`` through ACPI) or ``on_poweroff`` restart
+        resets and resumes the guest without a state change or event; otherwise
+        the domain goes to "in shutdown", the SHUTDOWN event is raised and QEMU
+        (kept alive by ``-no-shutdown``) is terminated; its exit finishes the stop.
+        """
+        if obj.runtime is not rt or rt.stopping or obj.state == DomainState.SHUTDOWN:
             return
-        if rt.fake_reboot:
+        action = obj.definition.on_poweroff
+        if rt.fake_reboot or action in ("restart", "restart-and-rename"):
             rt.fake_reboot = False
             try:
                 assert rt.monitor is not None
                 await rt.monitor.system_reset()
                 await rt.monitor.cont()
             except VirtError as err:
-                log.error("domain %s: reboot failed: %s", obj.name, err.message)
+                log.error("domain %s: reboot failed: %s; killing it", obj.name, err.message)
+                process.kill_nowait(rt.record, signal.SIGKILL)
             return
-        guest = bool(data.get("guest", True))
+        guest = data.get("guest")
+        detail = SHUTDOWN_FINISHED if guest is None else SHUTDOWN_GUEST if guest else SHUTDOWN_HOST
         rt.shutdown_seen = True
-        obj.state, obj.reason = DomainState.SHUTDOWN, 1  # VIR_DOMAIN_SHUTDOWN_USER
+        obj.state, obj.reason = DomainState.SHUTDOWN, 0  # VIR_DOMAIN_SHUTDOWN_UNKNOWN
         self._save_status_quiet(obj)
-        self._emit(obj.ref(), Event.SHUTDOWN, SHUTDOWN_GUEST if guest else SHUTDOWN_HOST)
-        action = obj.definition.on_poweroff
-        if action in ("restart", "restart-and-rename"):
-            try:
-                assert rt.monitor is not None
-                await rt.monitor.system_reset()
-                await rt.monitor.cont()
-                rt.shutdown_seen = False
-                obj.state, obj.reason = DomainState.RUNNING, RunningReason.BOOTED
-                self._save_status_quiet(obj)
-            except VirtError as err:
-                log.error("domain %s: restart failed: %s", obj.name, err.message)
-            return
-        # destroy (the default) and preserve: QEMU was started with -no-shutdown.
+        self._emit(obj.ref(), Event.SHUTDOWN, detail)
         if action != "preserve":
             process.kill_nowait(rt.record)
 
@@ -693,7 +769,7 @@ class DomainDriver:
             VirtError: not running; with GRACEFUL, QEMU did not stop on SIGTERM.
         """
         obj = self._running(ref)
-        async with obj.lock:
+        async with self._job(obj, ref):
             if not obj.active or obj.runtime is None:
                 raise operation_invalid("domain is not running", ErrorDomain.QEMU)
             rt = obj.runtime
@@ -707,7 +783,7 @@ class DomainDriver:
                 raise VirtError(
                     ErrorNumber.OPERATION_FAILED,
                     ErrorDomain.QEMU,
-                    "failed to terminate process {} with SIGTERM: Device or resource busy".format(rt.pid),
+                    f"failed to terminate process {rt.pid} with SIGTERM: Device or resource busy",
                 )
             ref_out = obj.ref()
             await self._release(obj, ShutoffReason.DESTROYED, log_reason="destroyed")
@@ -716,7 +792,7 @@ class DomainDriver:
 
     async def _monitor_call(self, ref: dict[str, Any], what: str) -> DomainObject:
         obj = self._running(ref)
-        async with obj.lock:
+        async with self._job(obj, ref):
             rt = obj.runtime
             if rt is None or rt.monitor is None:
                 raise operation_invalid("domain is not running", ErrorDomain.QEMU)
@@ -724,7 +800,8 @@ class DomainDriver:
                 if what == "powerdown":
                     await rt.monitor.system_powerdown()
                 elif what == "reboot":
-                    rt.fake_reboot = True
+                    # on_reboot destroy/preserve: libvirt turns the reboot into a shutdown.
+                    rt.fake_reboot = obj.definition.on_reboot not in ("destroy", "preserve")
                     await rt.monitor.system_powerdown()
                 elif what == "reset":
                     await rt.monitor.system_reset()
@@ -793,6 +870,62 @@ class DomainDriver:
             )
         return path
 
+    async def update_device(self, ref: dict[str, Any], xml: str, flags: int) -> None:
+        """``virDomainUpdateDeviceFlags`` for an interface's link state (``domif-setlink``).
+
+        The interface is matched by MAC address; only ``<link state='up|down'/>``
+        may change (QMP ``set_link`` on the running guest).
+
+        Raises:
+            VirtError: malformed XML, a device or change that is not supported,
+                no such interface, or live changes to a domain that is not running.
+        """
+        dev = parse_xml(xml, what="device_definition", domain=ErrorDomain.DOMAIN)
+        if dev.tag != "interface":
+            raise no_support(f"live update of device '{dev.tag}' is not supported", ErrorDomain.QEMU)
+        mac_el = dev.find("mac")
+        mac = (mac_el.get("address") or "").lower() if mac_el is not None else ""
+        link_el = dev.find("link")
+        state = (link_el.get("state") if link_el is not None else None) or "up"
+        if state not in ("up", "down"):
+            raise invalid_arg(f"unknown interface link state '{state}'", ErrorDomain.DOMAIN)
+        obj = self.get(ref)
+        async with self._job(obj, ref):
+            if flags & (AFFECT_LIVE | AFFECT_CONFIG) == AFFECT_CURRENT:
+                flags |= AFFECT_LIVE if obj.active else AFFECT_CONFIG
+            if flags & AFFECT_LIVE and not obj.active:
+                raise operation_invalid("domain is not running", ErrorDomain.QEMU)
+            if flags & AFFECT_CONFIG and obj.config is None:
+                raise operation_invalid("cannot modify device on transient domain", ErrorDomain.QEMU)
+            targets = []
+            if flags & AFFECT_CONFIG:
+                assert obj.config is not None
+                targets.append(("config", obj.config))
+            if flags & AFFECT_LIVE:
+                assert obj.live is not None
+                targets.append(("live", obj.live))
+            for _kind, domdef in targets:
+                if not any(i.mac.lower() == mac for i in domdef.interfaces):
+                    raise VirtError(
+                        ErrorNumber.OPERATION_FAILED,
+                        ErrorDomain.DOMAIN,
+                        f"no interface with MAC address '{mac}'",
+                    )
+            for kind, domdef in targets:
+                iface = next(i for i in domdef.interfaces if i.mac.lower() == mac)
+                new = _with_link_state(domdef, mac, state)
+                if kind == "live":
+                    rt = obj.runtime
+                    if rt is None or rt.monitor is None:
+                        raise operation_invalid("domain is not running", ErrorDomain.QEMU)
+                    await rt.monitor.execute("set_link", {"name": iface.alias, "up": state == "up"})
+                    obj.live = new
+                    self._save_status_quiet(obj)
+                else:
+                    self.store.save_config(new.name, new.format(inactive=True))
+                    obj.config = new
+        log.info("domain %s: link of %s set %s", obj.name, mac, state)
+
     def interface_addresses(self, ref: dict[str, Any], source: int) -> list[dict[str, Any]]:
         """``remote_domain_interface`` entries from DHCP leases or the ARP table.
 
@@ -813,7 +946,8 @@ class DomainDriver:
                 except VirtError:
                     continue
                 addrs = [
-                    {"type": lease["type"], "addr": lease["ipaddr"], "prefix": lease["prefix"]} for lease in leases
+                    {"type": lease["type"], "addr": lease["ipaddr"], "prefix": lease["prefix"]}
+                    for lease in leases
                 ]
                 if addrs:
                     result.append({"name": taps.get(iface.alias) or "-", "hwaddr": iface.mac, "addrs": addrs})
@@ -836,6 +970,58 @@ class DomainDriver:
                 "QEMU guest agent is not configured",
             )
         return result
+
+
+async def _set_noqueue(ifname: str) -> None:
+    """Give a tap the ``noqueue`` root qdisc, as libvirt does (``tc qdisc add dev X root handle 0: noqueue``).
+
+    A failure is only logged: the tap works with the kernel's default qdisc too.
+    """
+    try:
+        async with AsyncIPRoute() as ipr:
+            links = await ipr.link_lookup(ifname=ifname)
+            if links:
+                await ipr.tc("replace", kind="noqueue", index=links[0], handle=0, parent=0xFFFFFFFF)
+    except (NetlinkError, OSError) as err:
+        log.warning("cannot set the noqueue qdisc on %s: %s", ifname, err)
+
+
+def _iface_element(domdef: DomainDef, mac: str) -> Any:
+    for elem in domdef.root.findall("devices/interface"):
+        mac_el = elem.find("mac")
+        if mac_el is not None and (mac_el.get("address") or "").lower() == mac.lower():
+            return elem
+    return None
+
+
+def _link_state(domdef: DomainDef, mac: str) -> str:
+    """``up`` or ``down``: the ``<link state>`` of the interface with ``mac``."""
+    elem = _iface_element(domdef, mac)
+    link = elem.find("link") if elem is not None else None
+    return (link.get("state") if link is not None else None) or "up"
+
+
+def _with_link_state(domdef: DomainDef, mac: str, state: str) -> DomainDef:
+    """A copy of ``domdef`` whose interface ``mac`` has ``<link state=STATE/>`` (omitted when up)."""
+    new = domdef.clone()
+    elem = _iface_element(new, mac)
+    assert elem is not None
+    for link in elem.findall("link"):
+        elem.remove(link)
+    if state == "down":
+        link = etree.SubElement(elem, "link", state="down")
+        # libvirt's order: after model/driver/..., before mtu/alias/address.
+        for name in ("mtu", "coalesce", "bandwidth", "vlan", "port", "boot", "alias", "rom", "address"):
+            follower = elem.find(name)
+            if follower is not None:
+                follower.addprevious(link)
+                break
+    return DomainDef(new.root)  # views rebuilt from the changed tree
+
+
+def _ref_uuid(ref: dict[str, Any]) -> str:
+    """The uuid string of a ``remote_nonnull_domain``."""
+    return str(uuidlib.UUID(bytes=bytes(ref["uuid"])))
 
 
 def _read_arp(path: str = "/proc/net/arp") -> dict[str, list[str]]:

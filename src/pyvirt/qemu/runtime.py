@@ -35,7 +35,14 @@ class Port:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Port:
-        return cls(**{k: data.get(k) for k in ("alias", "mac", "tap", "network", "bridge", "portid")})
+        return cls(
+            alias=str(data["alias"]),
+            mac=str(data["mac"]),
+            tap=data.get("tap"),
+            network=data.get("network"),
+            bridge=data.get("bridge"),
+            portid=str(data.get("portid") or uuidlib.uuid4()),
+        )
 
 
 def tap_mac(guest_mac: str) -> str:

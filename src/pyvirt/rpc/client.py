@@ -85,6 +85,8 @@ class RpcClient:
         self._rbuf = bytearray()
         self._events: deque[Event] = deque()
         self._handler: EventHandler | None = None
+        # STREAM messages by the serial of the call that opened the stream.
+        self._streams: dict[int, deque[tuple[int, bytes]]] = {}
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.connect(path)
@@ -161,6 +163,50 @@ class RpcClient:
         VIR_ERR_RPC for encoding, decoding or framing failures or a timeout
         (VIR_ERR_SYSTEM_ERROR when the connection drops).
         """
+        return self._call(proc, args, program, version)[0]
+
+    def call_stream(self, proc: int, args: Any = None) -> int:
+        """Call ``proc`` (e.g. DOMAIN_OPEN_CONSOLE) that opens a data stream.
+
+        Returns the stream's serial for :meth:`stream_send` /
+        :meth:`stream_recv`.  Raises like :meth:`call`.
+        """
+        serial = self._serial
+        self._streams[serial] = deque()
+        try:
+            self._call(proc, args, REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION)
+        except BaseException:
+            del self._streams[serial]
+            raise
+        return serial
+
+    def stream_send(self, proc: int, serial: int, data: bytes, status: int = MessageStatus.CONTINUE) -> None:
+        """Send stream bytes (CONTINUE), or end the stream (OK, empty data)."""
+        header = Header(REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION, proc, MessageType.STREAM, serial, status)
+        self._send(self._require_sock(), pack_message(header, data))
+
+    def stream_recv(self, serial: int, timeout: float | None = None) -> tuple[int, bytes] | None:
+        """The next ``(status, data)`` of stream ``serial``; None on timeout.
+
+        Status CONTINUE carries data; OK (empty) is the end of the stream;
+        ERROR raises the server's error.
+        """
+        queue = self._streams.setdefault(serial, deque())
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not queue:
+            msg = self._read_message(deadline)
+            if msg is None:
+                return None
+            self._handle_unsolicited(*msg)
+        status, data = queue.popleft()
+        if status == MessageStatus.ERROR:
+            self._streams.pop(serial, None)
+            raise decode_error(data)
+        if status == MessageStatus.OK:
+            self._streams.pop(serial, None)
+        return status, data
+
+    def _call(self, proc: int, args: Any, program: int, version: int) -> tuple[Any, int]:
         sock = self._require_sock()
         entry = PROCEDURES.get(proc) if program == REMOTE_PROGRAM else None
         try:
@@ -193,7 +239,7 @@ class RpcClient:
                 and header.serial == serial
                 and header.prog == program
             ):
-                return self._finish_reply(header, body, entry)
+                return self._finish_reply(header, body, entry), serial
             self._handle_unsolicited(header, body)
 
     def close(self) -> None:
@@ -258,6 +304,9 @@ class RpcClient:
         if header.prog == KEEPALIVE_PROGRAM:
             if header.proc == KEEPALIVE_PING:
                 self._send(self._require_sock(), keepalive_message(KEEPALIVE_PONG))
+            return
+        if header.type == MessageType.STREAM and header.serial in self._streams:
+            self._streams[header.serial].append((header.status, body))
             return
         if header.type != MessageType.MESSAGE:
             log.warning(
