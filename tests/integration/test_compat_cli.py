@@ -135,7 +135,7 @@ import libvirt, sys
 conn = libvirt.open({daemon.uri!r})
 dom = conn.defineXML({xml!r})
 assert dom.name() == 'pc1', dom.name()
-assert conn.lookupByName('pc1').UUIDString() == '11111111-2222-3333-4444-555555555555'
+assert conn.lookupByName('pc1').UUIDString() == dom.UUIDString()
 assert "<source network='default'/>" in dom.XMLDesc(0)
 assert [d.name() for d in conn.listAllDomains()] == ['pc1']
 assert dom.info()[0] == libvirt.VIR_DOMAIN_SHUTOFF

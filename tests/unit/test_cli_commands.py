@@ -516,10 +516,10 @@ def test_multiple_commands_and_exit_status(conn: FakeConn) -> None:
     assert (r.rc, r.out) == (1, "")
 
 
-def test_console_not_supported(conn: FakeConn) -> None:
+def test_console_needs_a_tty(conn: FakeConn) -> None:
     conn.add_domain("pc1", PC1, id=1, state=1)
     r = run(["console", "pc1"], conn)
-    assert (r.rc, r.err) == (1, "error: console is not supported by pyvirsh yet\n")
+    assert (r.rc, r.err) == (1, "error: Cannot run interactive console without a controlling TTY\n")
 
 
 def test_edit_unchanged_and_changed(conn: FakeConn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -659,8 +659,11 @@ def cmd_console(ctl: Ctl, cmd: Command) -> bool:
     if dom.state()[0] != c.VIR_DOMAIN_RUNNING:
         ctl.error("The domain is not running")
         raise CommandFailed
-    stdin = sys.stdin.fileno()
-    if not os.isatty(stdin):
+    try:
+        stdin = sys.stdin.fileno()
+    except (OSError, ValueError):  # io.UnsupportedOperation: no real stdin
+        stdin = -1
+    if stdin < 0 or not os.isatty(stdin):
         ctl.error("Cannot run interactive console without a controlling TTY")
         raise CommandFailed
     ctl.extra(f"Connected to domain '{dom.name()}'\nEscape character is ^] (Ctrl + ])\n")
