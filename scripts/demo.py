@@ -15,13 +15,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = REPO / ".venv/bin"
 GUEST = REPO / "build/guest"
+T = TypeVar("T")
 
 PC1_XML = """<domain type='qemu'>
   <name>pc1</name>
@@ -59,7 +61,9 @@ class Sandbox:
         self.root = Path(tempfile.mkdtemp(prefix="pvdemo-", dir="/tmp"))
         self.root.chmod(0o755)
         self.daemon: subprocess.Popen[bytes] | None = None
-        self.env = dict(os.environ, LIBVIRT_DEFAULT_URI=f"qemu+unix:///system?socket={self.root}/run/pyvirt/pyvirt-sock")
+        self.env = dict(
+            os.environ, LIBVIRT_DEFAULT_URI=f"qemu+unix:///system?socket={self.root}/run/pyvirt/pyvirt-sock"
+        )
 
     def nsexec(self, *argv: str) -> list[str]:
         return ["ip", "netns", "exec", self.ns, *argv]
@@ -94,6 +98,11 @@ class Sandbox:
         shown = "pyvirsh " + " ".join(args) + (f" | grep -i '{grep}'" if grep else "")
         return self.show(shown, [str(BIN / "pyvirsh"), *args], grep=grep, check=check)
 
+    def quiet(self, *args: str) -> str:
+        """pyvirsh output, not shown (for polling)."""
+        argv = self.nsexec(str(BIN / "pyvirsh"), *args)
+        return subprocess.run(argv, capture_output=True, text=True, env=self.env).stdout
+
     def stop(self) -> None:
         if self.daemon is not None and self.daemon.poll() is None:
             self.daemon.send_signal(signal.SIGTERM)
@@ -112,6 +121,17 @@ class Sandbox:
             time.sleep(0.3)
         subprocess.run(["ip", "netns", "del", self.ns], check=False)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def wait(probe: Callable[[], T], timeout: float = 60) -> T | None:
+    """Poll ``probe`` until it returns something, or give up after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = probe()
+        if got:
+            return got
+        time.sleep(0.5)
+    return None
 
 
 def main() -> int:
@@ -134,33 +154,17 @@ def main() -> int:
         box.virsh("start", "pc1")
         box.virsh("list")
         box.show("ip -br link", ["ip", "-br", "link"])
-        lease_ip = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            out = subprocess.run(
-                box.nsexec(str(BIN / "pyvirsh"), "-q", "domifaddr", "pc1"),
-                capture_output=True, text=True, env=box.env,
-            ).stdout
-            if "ipv4" in out:
-                lease_ip = out.split()[-1].split("/")[0]
-                break
-            time.sleep(0.5)
+        print("(waiting for pc1's DHCP lease)", flush=True)
+        lease_ip = wait(
+            lambda: next((w for w in box.quiet("-q", "domifaddr", "pc1").split() if "/" in w), "")
+        )
         box.virsh("net-dhcp-leases", "default")
         box.virsh("domifaddr", "pc1")
         if lease_ip:
-            print(f"{BOLD}$ curl http://{lease_ip}/{RESET}", flush=True)
-            p = subprocess.run(
-                box.nsexec(sys.executable, "-c", f"import urllib.request;print(urllib.request.urlopen('http://{lease_ip}/', timeout=10).read().decode(), end='')"),
-                capture_output=True, text=True,
-            )
-            sys.stdout.write(p.stdout or p.stderr)
+            ip = lease_ip.split("/")[0]
+            box.show(f"curl http://{ip}/", ["curl", "-s", "-m", "10", f"http://{ip}/"], check=False)
         box.virsh("shutdown", "pc1")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            out = subprocess.run(box.nsexec(str(BIN / "pyvirsh"), "domstate", "pc1"), capture_output=True, text=True, env=box.env).stdout
-            if "shut off" in out:
-                break
-            time.sleep(0.5)
+        wait(lambda: "shut off" in box.quiet("domstate", "pc1") or None)
         box.virsh("domstate", "pc1", "--reason")
         box.virsh("list", "--all")
         box.virsh("net-destroy", "default")

@@ -155,8 +155,13 @@ def test_kill9_during_definition_stream_loses_nothing(netns: NetNS, root_dir: Pa
                 del model.inflight[(kind, name)]
             stop = threading.Event()
             worker = threading.Thread(target=_client_stream, args=(daemon.sock, model, rng, stop))
+            calls_before = model.calls
             worker.start()
-            time.sleep(rng.uniform(0.02, 0.3))
+            # Kill mid-stream: once the client is calling, after a random while.
+            deadline = time.monotonic() + 10
+            while model.calls < calls_before + 2 and worker.is_alive() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.25))
             assert daemon.proc is not None
             daemon.proc.send_signal(signal.SIGKILL)
             daemon.proc.wait(10)
