@@ -108,7 +108,10 @@ _TEMPLATES: dict[int, tuple[str, str]] = {
     ),
     ErrorNumber.OPEN_FAILED: ("failed to open configuration file", "failed to open configuration file %s"),
     ErrorNumber.READ_FAILED: ("failed to read configuration file", "failed to read configuration file %s"),
-    ErrorNumber.WRITE_FAILED: ("failed to write configuration file", "failed to write configuration file: %s"),
+    ErrorNumber.WRITE_FAILED: (
+        "failed to write configuration file",
+        "failed to write configuration file: %s",
+    ),
     ErrorNumber.XML_DETAIL: ("parser error", "%s"),
     ErrorNumber.INVALID_NETWORK: ("invalid network pointer in", "invalid network pointer in %s"),
     ErrorNumber.NETWORK_EXIST: ("this network exists already", "network %s exists already"),
@@ -183,7 +186,9 @@ class VirtError(Exception):
         else:
             self.message = format_message(self.code, detail)
         bare, wrapped = _TEMPLATES.get(self.code, ("unknown error", "%s"))
-        self.str1 = str1 if str1 is not None or raw_message is not None else (wrapped if detail is not None else bare)
+        self.str1 = (
+            str1 if str1 is not None or raw_message is not None else (wrapped if detail is not None else bare)
+        )
         self.str2 = str2 if str2 is not None or raw_message is not None else detail
         self.str3 = str3
         self.int1 = int1

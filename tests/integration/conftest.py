@@ -33,7 +33,9 @@ def _have_root_netns() -> bool:
     return os.geteuid() == 0 and shutil.which("ip") is not None
 
 
-requires_netns = pytest.mark.skipif(not _have_root_netns(), reason="needs root and iproute2 for network namespaces")
+requires_netns = pytest.mark.skipif(
+    not _have_root_netns(), reason="needs root and iproute2 for network namespaces"
+)
 requires_virsh = pytest.mark.skipif(VIRSH is None, reason="the real virsh (libvirt-clients) is not installed")
 
 
@@ -48,9 +50,16 @@ class NetNS:
     def cmd(self, *argv: str) -> list[str]:
         return ["ip", "netns", "exec", self.name, *argv]
 
-    def run(self, *argv: str, check: bool = True, timeout: float = 60, **kw: object) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *argv: str, check: bool = True, timeout: float = 60, **kw: object
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            self.cmd(*argv), check=check, capture_output=True, text=True, timeout=timeout, **kw  # type: ignore[call-overload]
+            self.cmd(*argv),
+            check=check,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            **kw,  # type: ignore[call-overload]
         )
 
     def pids(self) -> list[int]:

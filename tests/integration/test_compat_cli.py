@@ -58,7 +58,9 @@ def test_walkthrough_definitions(daemon: Daemon, client: str) -> None:
     assert_same(run(daemon, client, "net-info", "default"), "005-virsh-net-info-default-inactive")
     assert_same(run(daemon, client, "net-autostart", "default"), "022-virsh-net-autostart")
     assert "default   inactive   yes" in run(daemon, client, "net-list", "--all").out
-    assert_same(run(daemon, client, "net-autostart", "--disable", "default"), "024-virsh-net-autostart--disable")
+    assert_same(
+        run(daemon, client, "net-autostart", "--disable", "default"), "024-virsh-net-autostart--disable"
+    )
     assert_same(run(daemon, client, "list"), "025-virsh-list")
     assert_same(run(daemon, client, "list", "--all"), "026-virsh-list--all")
     assert_same(run(daemon, client, "define", "pc1.xml"), "027-virsh-define-pc1")
@@ -71,7 +73,9 @@ def test_walkthrough_definitions(daemon: Daemon, client: str) -> None:
     assert grep == (OUT / "032-virsh-dumpxml-pc1-grep-network.txt").read_text()
 
     # Error paths: libvirt's messages, exit code 1, nothing changed.
-    assert_same(run(daemon, client, "define", "pc1-dup-name-other-uuid.xml"), "061-err-define-dup-name-other-uuid")
+    assert_same(
+        run(daemon, client, "define", "pc1-dup-name-other-uuid.xml"), "061-err-define-dup-name-other-uuid"
+    )
     assert_same(run(daemon, client, "net-define", "net-dupbr.xml"), "063-err-net-define-bridge-in-use")
     assert_same(run(daemon, client, "start", "nosuch"), "067-err-start-nonexistent")
     assert_same(run(daemon, client, "define", "malformed.xml"), "068-err-define-malformed")
@@ -143,7 +147,8 @@ try:
     conn.lookupByName('nosuch')
 except libvirt.libvirtError as e:
     assert e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN, e.get_error_code()
-    assert e.get_error_message() == "Domain not found: no domain with matching name 'nosuch'", e.get_error_message()
+    msg = e.get_error_message()
+    assert msg == "Domain not found: no domain with matching name 'nosuch'", msg
 else:
     sys.exit('lookup of nosuch succeeded')
 net = conn.networkLookupByName('default')

@@ -32,7 +32,9 @@ class Tmux:
         self.name = f"pvcon-{uuid.uuid4().hex[:8]}"
         cmd = " ".join(shlex.quote(a) for a in argv)
         shell = f"{cmd}; echo; echo '{self.EXITED}'; sleep 600"
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", "160", "-y", "50", shell], check=True)
+        subprocess.run(
+            ["tmux", "new-session", "-d", "-s", self.name, "-x", "160", "-y", "50", shell], check=True
+        )
 
     def screen(self) -> str:
         p = subprocess.run(

@@ -147,9 +147,13 @@ async def _open(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     if c.opened:
         raise VirtError(ErrorNumber.INTERNAL_ERROR, ErrorDomain.RPC, "connection already open")
     name = a["name"]
-    if name not in (None, "", "qemu:///system", "qemu:///session", "pyvirt:///system") and not name.startswith(
-        ("qemu:///system?", "qemu:///")
-    ):
+    if name not in (
+        None,
+        "",
+        "qemu:///system",
+        "qemu:///session",
+        "pyvirt:///system",
+    ) and not name.startswith(("qemu:///system?", "qemu:///")):
         raise VirtError(ErrorNumber.NO_CONNECT, ErrorDomain.NONE, name)
     c.opened = True
     c.readonly = c.socket_readonly or bool(a["flags"] & VIR_CONNECT_RO)
@@ -462,7 +466,9 @@ async def _dom_open_console(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     if current is not None:
         if not a["flags"] & VIR_DOMAIN_CONSOLE_FORCE:
             raise VirtError(
-                ErrorNumber.OPERATION_FAILED, ErrorDomain.QEMU, "Active console session exists for this domain"
+                ErrorNumber.OPERATION_FAILED,
+                ErrorDomain.QEMU,
+                "Active console session exists for this domain",
             )
         current.finish()
     try:
@@ -653,4 +659,3 @@ async def _net_update(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
 async def _net_leases(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     leases = d.networks.dhcp_leases(a["net"], a["mac"])
     return {"leases": leases if a["need_results"] else [], "ret": len(leases)}
-

@@ -92,10 +92,14 @@ class EventBus:
         """Deliver a domain lifecycle event (``dom`` is a remote_nonnull_domain)."""
         log.debug("domain event %s: %d/%d", dom["name"], event, detail)
         for reg in list(self._domain.values()):
-            if reg.event_id != DOMAIN_EVENT_ID_LIFECYCLE or (reg.uuid is not None and reg.uuid != dom["uuid"]):
+            if reg.event_id != DOMAIN_EVENT_ID_LIFECYCLE or (
+                reg.uuid is not None and reg.uuid != dom["uuid"]
+            ):
                 continue
             if reg.legacy:
-                self._send(reg.client, Proc.DOMAIN_EVENT_LIFECYCLE, {"dom": dom, "event": event, "detail": detail})
+                self._send(
+                    reg.client, Proc.DOMAIN_EVENT_LIFECYCLE, {"dom": dom, "event": event, "detail": detail}
+                )
             else:
                 self._send(
                     reg.client,
@@ -127,7 +131,9 @@ class EventBus:
         """Deliver a network lifecycle event (``net`` is a remote_nonnull_network)."""
         log.debug("network event %s: %d/%d", net["name"], event, detail)
         for reg in list(self._network.values()):
-            if reg.event_id != NETWORK_EVENT_ID_LIFECYCLE or (reg.uuid is not None and reg.uuid != net["uuid"]):
+            if reg.event_id != NETWORK_EVENT_ID_LIFECYCLE or (
+                reg.uuid is not None and reg.uuid != net["uuid"]
+            ):
                 continue
             self._send(
                 reg.client,

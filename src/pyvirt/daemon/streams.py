@@ -77,7 +77,12 @@ class ConsoleStream:
 
     def _header(self, status: int) -> Header:
         return Header(
-            protocol.REMOTE_PROGRAM, protocol.REMOTE_PROTOCOL_VERSION, self.proc, MessageType.STREAM, self.serial, status
+            protocol.REMOTE_PROGRAM,
+            protocol.REMOTE_PROTOCOL_VERSION,
+            self.proc,
+            MessageType.STREAM,
+            self.serial,
+            status,
         )
 
     def _send(self, status: int, data: bytes) -> None:
