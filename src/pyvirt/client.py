@@ -693,6 +693,32 @@ class Domain:
     def getMessages(self, flags: int = 0) -> list[str]:
         return [str(m) for m in self._get("DOMAIN_GET_MESSAGES", "msgs", flags=flags)]
 
+    # devices
+    def attachDevice(self, xml: str) -> int:
+        """Hotplug the device ``xml`` into the running domain.  Raises VirtError."""
+        self._call("DOMAIN_ATTACH_DEVICE", xml=xml)
+        return 0
+
+    def attachDeviceFlags(self, xml: str, flags: int = 0) -> int:
+        """Add the device ``xml`` live and/or to the config (VIR_DOMAIN_AFFECT_*).  Raises VirtError."""
+        self._call("DOMAIN_ATTACH_DEVICE_FLAGS", xml=xml, flags=flags)
+        return 0
+
+    def detachDevice(self, xml: str) -> int:
+        """Unplug the device ``xml`` from the running domain.  Raises VirtError."""
+        self._call("DOMAIN_DETACH_DEVICE", xml=xml)
+        return 0
+
+    def detachDeviceFlags(self, xml: str, flags: int = 0) -> int:
+        """Remove the device ``xml`` live and/or from the config (VIR_DOMAIN_AFFECT_*).  Raises VirtError."""
+        self._call("DOMAIN_DETACH_DEVICE_FLAGS", xml=xml, flags=flags)
+        return 0
+
+    def updateDeviceFlags(self, xml: str, flags: int = 0) -> int:
+        """Change a device (an interface's link state).  Raises VirtError."""
+        self._call("DOMAIN_UPDATE_DEVICE_FLAGS", xml=xml, flags=flags)
+        return 0
+
     # lifecycle
     def create(self) -> int:
         self._call("DOMAIN_CREATE")

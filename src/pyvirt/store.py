@@ -155,14 +155,16 @@ class ObjectStore:
     def delete_config(self, name: str) -> None:
         """Remove the definition of ``name`` and its autostart link.
 
-        The link goes first: a crash in between leaves a definition without
-        autostart, never an autostart link to nothing.
+        The definition goes first: a crash in between leaves a dangling link,
+        which :meth:`prepare` removes at the next start, so the undefine is
+        all or nothing (the other order could leave the definition without
+        its autostart flag).
 
         Raises:
             OSError: the files cannot be removed.
         """
-        self.set_autostart(name, False)
         remove(self.config_path(name))
+        self.set_autostart(name, False)
 
     def save_status(self, name: str, text: str) -> None:
         write_atomic(self.status_path(name), text)

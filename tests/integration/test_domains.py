@@ -20,6 +20,7 @@ import pytest
 from .conftest import VIRSH, Daemon
 from .guests import (
     DISK,
+    KERNEL,
     QEMU_IMG,
     domain_xml,
     guest_ip,
@@ -369,4 +370,97 @@ def test_guest_survives_daemon_restart(net: Daemon) -> None:
     wait_for("QEMU gone", lambda: not pid_alive(pid), 10)
     assert vnets(daemon) == []
     assert state(daemon, "keep1") == "shut off (destroyed)"
+    assert "connections=" not in virsh_ok(daemon, "net-dumpxml", "default")
+
+
+def _qemu_user() -> tuple[int, int]:
+    import pwd
+
+    try:
+        pw = pwd.getpwnam("pyvirt-qemu")
+    except KeyError:
+        pytest.skip("needs the pyvirt-qemu account (make setup creates it)")
+    return pw.pw_uid, pw.pw_gid
+
+
+def _owner(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_uid, st.st_gid
+
+
+def _xattrs(path: Path) -> list[str]:
+    return sorted(a for a in os.listxattr(path) if a.startswith("trusted.pyvirt."))
+
+
+def test_qemu_runs_as_unprivileged_user(net: Daemon) -> None:
+    """QEMU runs as pyvirt-qemu; the qcow2 overlay is handed over for the run and given back
+    on destroy, and after a daemon restart that finds the guest dead; an unreachable image
+    fails the start with libvirt's error."""
+    daemon = net
+    uid, gid = _qemu_user()
+    if QEMU_IMG is None or not DISK.exists():
+        pytest.skip("needs qemu-img and build/guest/disk.img")
+    overlay = daemon.root / "ov-user.qcow2"
+    subprocess.run(
+        [QEMU_IMG, "create", "-q", "-f", "qcow2", "-b", str(DISK), "-F", "raw", str(overlay)], check=True
+    )
+    os.chown(overlay, 4321, 4322)  # an owner nobody else has, to see it come back exactly
+    base_owner = _owner(DISK)
+    define(
+        daemon,
+        "dac1",
+        disk=overlay,
+        disk_format="qcow2",
+        cmdline="root=/dev/vda console=ttyS0 guest.hostname=dac1",
+    )
+    virsh_ok(daemon, "start", "dac1")
+    pid = qemu_pid(daemon, "dac1")
+    ps = subprocess.run(["ps", "-o", "user=", "-p", str(pid)], capture_output=True, text=True, check=True)
+    assert ps.stdout.strip() == "pyvirt-qemu"
+    assert _owner(overlay) == (uid, gid)
+    assert os.getxattr(overlay, "trusted.pyvirt.security.dac") == b"+4321:+4322"
+    assert _owner(KERNEL) == (uid, gid)
+    live = virsh_ok(daemon, "dumpxml", "dac1")
+    label = f"+{uid}:+{gid}"
+    assert (
+        "  <seclabel type='dynamic' model='dac' relabel='yes'>\n"
+        f"    <label>{label}</label>\n"
+        f"    <imagelabel>{label}</imagelabel>\n"
+        "  </seclabel>\n"
+    ) in live, live
+    wait_serial(daemon, "dac1", "GUEST-BOOT root=/dev/vda", 90)  # it reads the backing chain as that user
+    virsh_ok(daemon, "destroy", "dac1")
+    assert _owner(overlay) == (4321, 4322)
+    assert _xattrs(overlay) == []
+    assert _owner(DISK) == base_owner
+
+    # found dead by a restarted daemon: the owner comes back too
+    virsh_ok(daemon, "start", "dac1")
+    pid = qemu_pid(daemon, "dac1")
+    assert _owner(overlay) == (uid, gid)
+    daemon.stop(signal.SIGKILL)
+    os.kill(pid, signal.SIGKILL)
+    wait_for("QEMU gone", lambda: not pid_alive(pid), 10)
+    daemon.start()
+    assert state(daemon, "dac1") == "shut off (unknown)"
+    assert _owner(overlay) == (4321, 4322)
+    assert _xattrs(overlay) == []
+
+    # an image in a directory the QEMU user cannot search
+    private = daemon.root / "private"
+    private.mkdir(mode=0o700)
+    hidden = private / "hidden.qcow2"
+    subprocess.run(
+        [QEMU_IMG, "create", "-q", "-f", "qcow2", "-b", str(DISK), "-F", "raw", str(hidden)], check=True
+    )
+    define(daemon, "dac2", disk=hidden, disk_format="qcow2", cmdline="root=/dev/vda console=ttyS0")
+    got = daemon.virsh("start", "dac2")
+    assert (got.rc, got.err) == (
+        1,
+        "error: Failed to start domain 'dac2'\n"
+        f"error: Cannot access storage file '{hidden}' (as uid:{uid}, gid:{gid}): Permission denied\n",
+    )
+    assert state(daemon, "dac2") == "shut off (failed)"
+    assert _owner(hidden) == (0, 0)
+    assert vnets(daemon) == []
     assert "connections=" not in virsh_ok(daemon, "net-dumpxml", "default")

@@ -138,7 +138,7 @@ def test_help_command_output(conn: FakeConn) -> None:
     r = run(["help", "nosuch"])
     assert (r.rc, r.out, r.err) == (1, "\n", "error: command or command group 'nosuch' doesn't exist\n")
     r = run(["help", "monitor"])
-    assert r.out.startswith(" Domain Monitoring (help keyword 'monitor'):\n    domifaddr ")
+    assert r.out.startswith(" Domain Monitoring (help keyword 'monitor'):\n    domblklist ")
     assert run(["help"]).out.startswith("Grouped commands:\n\n Domain Management (help keyword 'domain'):\n")
 
 

@@ -108,6 +108,13 @@ _HANDLERS: dict[str, str] = {
     "console": "domain:cmd_console",
     "domiflist": "domain:cmd_domiflist",
     "domifaddr": "domain:cmd_domifaddr",
+    "domblklist": "domain:cmd_domblklist",
+    "attach-interface": "domain:cmd_attach_interface",
+    "detach-interface": "domain:cmd_detach_interface",
+    "attach-disk": "domain:cmd_attach_disk",
+    "detach-disk": "domain:cmd_detach_disk",
+    "attach-device": "domain:cmd_attach_device",
+    "detach-device": "domain:cmd_detach_device",
     "event": "events:cmd_event",
     # networks
     "net-list": "network:cmd_net_list",

@@ -844,6 +844,7 @@ def _iface_view(n: Element, i: int) -> InterfaceDef:
     src = n.find("source")
     model = n.find("model")
     tgt = n.find("target")
+    alias_el = n.find("alias")
     return InterfaceDef(
         type=str(n.get("type")),
         mac=str(mac.get("address")) if mac is not None else "",
@@ -852,7 +853,7 @@ def _iface_view(n: Element, i: int) -> InterfaceDef:
         source_dev=src.get("dev") if src is not None else None,
         model=model.get("type") if model is not None else None,
         target_dev=tgt.get("dev") if tgt is not None else None,
-        alias=f"net{i}",
+        alias=(alias_el.get("name") if alias_el is not None else None) or f"net{i}",
         address=_pci_from_elem(n.find("address")),
         boot_order=_boot_order(n),
     )
@@ -878,7 +879,7 @@ def _chr_view(c: Element, kind: str, alias: str) -> ChrDef:
 # --------------------------------------------------------------------------- parse
 
 
-def parse_domain(xml: str, caps: Capabilities | None = None) -> DomainDef:
+def parse_domain(xml: str, caps: Capabilities | None = None, *, keep_aliases: bool = False) -> DomainDef:
     """Parse a domain document, validate it and fill libvirt's defaults.
 
     With ``caps`` the host is checked (emulator present, arch, machine and
@@ -894,10 +895,10 @@ def parse_domain(xml: str, caps: Capabilities | None = None) -> DomainDef:
             missing; INVALID_ARG for an unknown unit suffix.
     """
     root = parse_xml(xml, what="domain_definition", root="domain")
-    return DomainDef(_fill(root, caps))
+    return DomainDef(_fill(root, caps, keep_aliases))
 
 
-def _fill(root: Element, caps: Capabilities | None) -> Element:
+def _fill(root: Element, caps: Capabilities | None, keep_aliases: bool = False) -> Element:
     prop_enum(root, "type", VIRT_TYPES, required=True)
     virt_type = str(root.get("type"))
     if "id" in root.attrib:
@@ -940,7 +941,7 @@ def _fill(root: Element, caps: Capabilities | None) -> Element:
     devices = root.find("devices")
     if devices is None:
         devices = _insert_ordered(root, _new("devices"), _TOP_ORDER)
-    _fill_devices(root, devices, arch, machine, emulator, virt_type, guest)
+    _fill_devices(root, devices, arch, machine, emulator, virt_type, guest, keep_aliases)
     _check_boot(root, os_el)
     return root
 
@@ -1149,6 +1150,7 @@ def _fill_devices(
     emulator: str,
     virt_type: str,
     guest: GuestArch | None,
+    keep_aliases: bool = False,
 ) -> None:
     x86 = arch in ("x86_64", "i686")
     i440fx = x86 and machine.startswith("pc-i440fx")
@@ -1222,7 +1224,7 @@ def _fill_devices(
 
     # interfaces
     for n in fams["interface"]:
-        _fill_interface(n)
+        _fill_interface(n, keep_aliases)
 
     # serials / consoles
     _fill_chardevs(fams, x86, hvm)
@@ -1405,7 +1407,7 @@ def _fill_disk(d: Element, seen: dict[str, Element]) -> None:
     _sort_children(d, _DISK_ORDER)
 
 
-def _fill_interface(n: Element) -> None:
+def _fill_interface(n: Element, keep_aliases: bool = False) -> None:
     itype = n.get("type")
     if not itype:
         raise VirtError(
@@ -1447,7 +1449,7 @@ def _fill_interface(n: Element) -> None:
     if n.find("model") is None and itype not in ("hostdev", "vdpa"):
         _insert_ordered(n, _new("model", {"type": "rtl8139"}), _IFACE_ORDER)
     for a in n.findall("alias"):
-        if not (a.get("name") or "").startswith("ua-"):
+        if not keep_aliases and not (a.get("name") or "").startswith("ua-"):
             n.remove(a)
     _sort_children(n, _IFACE_ORDER)
 
@@ -1802,7 +1804,7 @@ def _apply_live_devices(devices: Element, live: LiveInfo, machine: str) -> None:
             if li.target_dev and n.find("target") is None and n.get("type") in _TAP_TYPES:
                 _insert_ordered(n, _new("target", {"dev": li.target_dev}), _IFACE_ORDER)
         if aliases:
-            _add_alias(n, f"net{i}", _IFACE_ORDER)
+            _add_alias(n, _iface_view(n, i).alias, _IFACE_ORDER)
     serials = devices.findall("serial")
     for i, s in enumerate(serials):
         pty = live.serial_ptys[i] if i < len(live.serial_ptys) else None
@@ -1881,3 +1883,44 @@ def iter_device_elements(d: DomainDef, tags: Iterable[str]) -> list[Element]:
         return []
     wanted = set(tags)
     return [e for e in devs if isinstance(e.tag, str) and e.tag in wanted]
+
+
+def pin_interface_aliases(d: DomainDef) -> None:
+    """Write each interface's alias into the tree (``<alias name='netN'/>``).
+
+    Aliases are by position until pinned; a running domain pins them before
+    its devices change, so that removing one interface does not rename the
+    others (libvirt keeps aliases for the domain's life).  Raises nothing.
+    """
+    devs = d.root.find("devices")
+    if devs is None:
+        return
+    for i, n in enumerate(devs.findall("interface")):
+        if n.find("alias") is None:
+            _add_alias(n, _iface_view(n, i).alias, _IFACE_ORDER)
+    d._scan()
+
+
+def with_device(d: DomainDef, dev: Element, *, keep_aliases: bool) -> tuple[DomainDef, Element]:
+    """A new definition: ``d`` plus the device ``dev``, defaults filled and an address assigned.
+
+    The device is appended after those of its kind, as libvirt inserts
+    hotplugged and attached devices; the returned element is the new device
+    inside the new definition.  ``keep_aliases`` keeps ``<alias>`` elements
+    (a live definition's).
+
+    Raises:
+        VirtError: as :func:`parse_domain` for an invalid device.
+    """
+    root = copy.deepcopy(d.root)
+    devs = root.find("devices")
+    if devs is None:
+        devs = _insert_ordered(root, _new("devices"), _TOP_ORDER)
+    new = copy.deepcopy(dev)
+    new.set("pyvirt-new-device", "1")
+    devs.append(new)
+    out = parse_domain(format_xml(root), None, keep_aliases=keep_aliases)
+    found = out.root.find("devices/*[@pyvirt-new-device]")
+    assert found is not None
+    del found.attrib["pyvirt-new-device"]
+    return DomainDef(out.root), found

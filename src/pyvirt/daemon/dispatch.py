@@ -453,6 +453,30 @@ async def _dom_update_device(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return None
 
 
+@handles(Proc.DOMAIN_ATTACH_DEVICE)
+async def _dom_attach_device(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+    await d.domains.attach_device(a["dom"], a["xml"], 1)  # VIR_DOMAIN_AFFECT_LIVE
+    return None
+
+
+@handles(Proc.DOMAIN_ATTACH_DEVICE_FLAGS)
+async def _dom_attach_device_flags(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+    await d.domains.attach_device(a["dom"], a["xml"], a["flags"])
+    return None
+
+
+@handles(Proc.DOMAIN_DETACH_DEVICE)
+async def _dom_detach_device(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+    await d.domains.detach_device(a["dom"], a["xml"], 1)  # VIR_DOMAIN_AFFECT_LIVE
+    return None
+
+
+@handles(Proc.DOMAIN_DETACH_DEVICE_FLAGS)
+async def _dom_detach_device_flags(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+    await d.domains.detach_device(a["dom"], a["xml"], a["flags"])
+    return None
+
+
 @handles(Proc.DOMAIN_INTERFACE_ADDRESSES)
 async def _dom_ifaddrs(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"ifaces": d.domains.interface_addresses(a["dom"], a["source"])}

@@ -50,6 +50,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="how long a state change waits for another one on the same object before failing "
         "with 'cannot acquire state change lock' (default: %(default)s, as libvirt)",
     )
+    parser.add_argument(
+        "--qemu-user",
+        default=None,
+        metavar="USER",
+        help="run QEMU as this account, handing it the domain's files for the run as libvirt's "
+        "DAC driver does (default: pyvirt-qemu if it exists, else root; 'root' runs QEMU as root)",
+    )
     args = parser.parse_args(argv)
     if not args.job_timeout > 0:
         parser.error("--job-timeout must be positive")
@@ -124,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         layout,
         define_default_network=not args.no_default_network,
         autostart=not args.no_autostart,
+        qemu_user=args.qemu_user,
     )
 
     async def run() -> None:

@@ -53,13 +53,22 @@ class Daemon:
     """One pyvirtd instance: drivers, event bus and the two listening sockets."""
 
     def __init__(
-        self, layout: Layout, *, define_default_network: bool = True, autostart: bool = True
+        self,
+        layout: Layout,
+        *,
+        define_default_network: bool = True,
+        autostart: bool = True,
+        qemu_user: str | None = None,
     ) -> None:
         self.layout = layout
         self.events = EventBus()
         self.networks = NetworkDriver(layout, emit=self.events.network_lifecycle)
         self.domains = DomainDriver(
-            layout, self.networks, emit=self.events.domain_lifecycle, emit_event=self.events.domain_event
+            layout,
+            self.networks,
+            emit=self.events.domain_lifecycle,
+            emit_event=self.events.domain_event,
+            qemu_user=qemu_user,
         )
         self._define_default_network = define_default_network
         self._autostart = autostart

@@ -40,6 +40,7 @@ __all__ = [
     "disk_alias",
     "escape_comma",
     "interface_alias",
+    "nic_driver",
     "serial_alias",
 ]
 
@@ -201,6 +202,18 @@ def disk_alias(disk: Any) -> str:
 def interface_alias(iface: Any, index: int) -> str:
     """``net0``, ``net1``, ... unless the definition names one."""
     return str(_get(iface, "alias") or f"net{index}")
+
+
+def nic_driver(model: str | None) -> str:
+    """QEMU's device for an ``<interface><model type>`` (libvirt's x86 default: rtl8139).
+
+    Raises:
+        VirtError: CONFIG_UNSUPPORTED for a model QEMU has no device for here.
+    """
+    driver = _NIC_DRIVERS.get(str(model or "rtl8139"))
+    if driver is None:
+        raise config_unsupported(f"interface model '{model}' is not supported")
+    return driver
 
 
 def serial_alias(serial: Any, index: int) -> str:

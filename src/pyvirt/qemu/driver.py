@@ -9,13 +9,16 @@ domain's live definition and process record live in
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
 import enum
 import json
 import logging
 import os
+import re
 import signal
 import uuid as uuidlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,12 +28,13 @@ from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from pyvirt.conf.capabilities import Capabilities
-from pyvirt.conf.domain import DomainDef, parse_domain
-from pyvirt.conf.xmlutil import parse_xml
+from pyvirt.conf.domain import DomainDef, InterfaceDef, parse_domain, pin_interface_aliases, with_device
+from pyvirt.conf.xmlutil import generate_mac, parse_xml
 from pyvirt.errors import (
     ErrorDomain,
     ErrorNumber,
     VirtError,
+    config_unsupported,
     internal_error,
     invalid_arg,
     no_domain,
@@ -39,7 +43,8 @@ from pyvirt.errors import (
 )
 from pyvirt.jobs import job
 from pyvirt.network import bridge as netdev
-from pyvirt.qemu import process
+from pyvirt.qemu import dac, process
+from pyvirt.qemu.command import nic_driver
 from pyvirt.qemu.monitor import MonitorError, QemuMonitor
 from pyvirt.qemu.runtime import DomainRuntime, Port, tap_mac
 from pyvirt.store import Layout, ObjectStore
@@ -156,6 +161,36 @@ EmitEvent = Callable[[int, dict[str, Any], dict[str, Any]], None]
 EVENT_ID_REBOOT = 1
 EVENT_ID_DEVICE_REMOVED = 15
 
+# How long a detach waits for the guest to release the device (libvirt's qemuDomainGetUnplugTimeout).
+UNPLUG_TIMEOUT = 5.0
+
+# The account QEMU runs as unless pyvirtd is told otherwise (--qemu-user).
+DEFAULT_QEMU_USER = "pyvirt-qemu"
+
+
+def resolve_qemu_user(requested: str | None) -> dac.QemuUser | None:
+    """The account for QEMU: ``requested`` (None: pyvirt-qemu), None meaning root.
+
+    A missing account is not fatal: QEMU then runs as root and a warning says so.
+    """
+    name = requested or DEFAULT_QEMU_USER
+    if name in ("root", "+0", "0"):
+        log.info("QEMU runs as root (--qemu-user root)")
+        return None
+    user = dac.lookup_user(name)
+    if user is None:
+        log.warning(
+            "QEMU user '%s' does not exist: running QEMU as root (create it with: "
+            "useradd --system --no-create-home --shell /usr/sbin/nologin %s)",
+            name,
+            name,
+        )
+        return None
+    if user.uid == 0:
+        return None
+    log.info("QEMU runs as %s (uid %d, gid %d)", user.name, user.uid, user.gid)
+    return user
+
 
 @dataclass
 class DomainObject:
@@ -200,9 +235,18 @@ class DomainDriver:
     """All domains of one pyvirtd instance."""
 
     def __init__(
-        self, layout: Layout, networks: NetworkDriver, *, emit: Emit, emit_event: EmitEvent | None = None
+        self,
+        layout: Layout,
+        networks: NetworkDriver,
+        *,
+        emit: Emit,
+        emit_event: EmitEvent | None = None,
+        qemu_user: str | None = None,
     ) -> None:
+        """``qemu_user``: the account QEMU runs as (None: ``pyvirt-qemu`` when it
+        exists, else root with a warning; ``root``: root)."""
         self.layout = layout
+        self.qemu_user = resolve_qemu_user(qemu_user)
         self.store: ObjectStore = layout.domains
         self.networks = networks
         self._emit = emit
@@ -244,7 +288,7 @@ class DomainDriver:
             rt_elem = root.find("runtime")
             if dom_elem is None or rt_elem is None:
                 raise ValueError("incomplete status file")
-            live = parse_domain(etree.tostring(dom_elem, encoding="unicode"), None)
+            live = parse_domain(etree.tostring(dom_elem, encoding="unicode"), None, keep_aliases=True)
             rt = DomainRuntime.from_dict(json.loads(rt_elem.text or "{}"))
             state = DomainState(int(root.get("state", "1")))
             reason = int(root.get("reason", "0"))
@@ -560,11 +604,17 @@ class DomainDriver:
             raise
         return obj
 
-    async def _plug_ports(self, live: DomainDef) -> tuple[list[Port], dict[str, int]]:
+    async def _plug_ports(self, interfaces: Sequence[InterfaceDef]) -> tuple[list[Port], dict[str, int]]:
+        """A port and a tap (fd by alias) for each interface on a network or bridge.
+
+        Raises:
+            VirtError: a network not active, a missing bridge, a tap that cannot be made
+                (nothing is left plugged then).
+        """
         ports: list[Port] = []
         fds: dict[str, int] = {}
         try:
-            for iface in live.interfaces:
+            for iface in interfaces:
                 if iface.type == "network":
                     assert iface.source_network is not None
                     _net, bridge = self.networks.attach_port(iface.source_network)
@@ -617,8 +667,12 @@ class DomainDriver:
             raise
 
     async def _launch(self, obj: DomainObject, live: DomainDef, flags: int, dom_id: int) -> None:
-        ports, fds = await self._plug_ports(live)
+        ports, fds = await self._plug_ports(live.interfaces)
+        user = self.qemu_user
+        labels: list[dac.Label] = []
         try:
+            if user is not None:
+                labels = await asyncio.to_thread(dac.set_labels, dac.domain_files(live), user)
             rt_holder: list[DomainRuntime] = []
 
             def on_event(name: str, data: dict[str, Any], ts: Any) -> None:
@@ -626,10 +680,16 @@ class DomainDriver:
                     self._event_handler(obj, rt_holder[0])(name, data, ts)
 
             record, monitor = await process.start_qemu(
-                live, root=self.layout.root, dom_id=dom_id, tap_fds=fds, on_event=on_event
+                live,
+                root=self.layout.root,
+                dom_id=dom_id,
+                tap_fds=fds,
+                user=user.name if user is not None else None,
+                on_event=on_event,
             )
         except BaseException:
             await self._unplug_ports(ports, fds)
+            await self._restore_labels(obj, labels)
             raise
         finally:
             # QEMU has its own copies; the taps vanish when QEMU exits.
@@ -638,7 +698,14 @@ class DomainDriver:
                     os.close(fd)
                 except OSError:
                     pass
-        rt = DomainRuntime(record=record, ports=ports, monitor=monitor)
+        rt = DomainRuntime(record=record, ports=ports, monitor=monitor, labels=labels)
+        # Block node names as command.py gives them: the first disk gets the highest number.
+        sourced = [d for d in live.disks if d.source]
+        for n, disk in zip(range(len(sourced), 0, -1), sourced, strict=True):
+            rt.nodes[disk.alias] = [f"libvirt-{n}-format", f"libvirt-{n}-storage"]
+        rt.node_index = len(sourced)
+        if user is not None:
+            rt.user, rt.uid, rt.gid = user.name, user.uid, user.gid
         rt_holder.append(rt)
         obj.live, obj.runtime, obj.id = live, rt, dom_id
         try:
@@ -682,6 +749,7 @@ class DomainDriver:
                 except Exception:
                     log.debug("closing monitor of %s failed", obj.name, exc_info=True)
             await self._unplug_ports(rt.ports)
+            await self._restore_labels(obj, rt.labels)
             process.log_shutdown(rt.record.log_path, log_reason)
             process.cleanup_files(rt.record)
         name, uuid = obj.name, obj.uuid
@@ -694,6 +762,18 @@ class DomainDriver:
         else:
             # A transient domain disappears; keep its last definition for stale references.
             self._objs.pop(uuid, None)
+
+    async def _restore_labels(self, obj: DomainObject, labels: list[dac.Label]) -> None:
+        """Give ``labels``' files back to their owners, except those other running domains hold."""
+        if not labels:
+            return
+        in_use = {
+            lb.path
+            for other in self._objs.values()
+            if other is not obj and other.runtime is not None
+            for lb in other.runtime.labels
+        }
+        await asyncio.to_thread(dac.restore_labels, labels, in_use)
 
     def _exit_handler(self, obj: DomainObject, rt: DomainRuntime) -> Any:
         def exited(status: int | None) -> None:
@@ -719,6 +799,14 @@ class DomainDriver:
         def on_event(name: str, data: dict[str, Any], ts: Any) -> None:
             if name == "SHUTDOWN":
                 asyncio.get_running_loop().create_task(self._on_guest_shutdown(obj, rt, data or {}))
+            elif name == "DEVICE_DELETED" and obj.runtime is rt:
+                alias = str((data or {}).get("device") or "")
+                waiter = rt.unplugging.get(alias)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(None)
+                elif alias in rt.unplugging:
+                    # the unplug outlived its request (libvirt's late DEVICE_DELETED): finish it now
+                    asyncio.get_running_loop().create_task(self._late_unplug(obj, rt, alias))
             elif name == "RESET" and obj.runtime is rt and self._emit_event is not None:
                 # SeaBIOS resets once more after a host reset: libvirt reports each RESET too.
                 log.debug("domain %s: RESET %s", obj.name, data)
@@ -926,6 +1014,317 @@ class DomainDriver:
                     obj.config = new
         log.info("domain %s: link of %s set %s", obj.name, mac, state)
 
+    # ----- device hotplug (virDomainAttachDeviceFlags / virDomainDetachDeviceFlags) ----------
+
+    def _impact(self, obj: DomainObject, flags: int) -> int:
+        """libvirt's virDomainObjUpdateModificationImpact: CURRENT -> LIVE or CONFIG, checked.
+
+        Raises:
+            VirtError: LIVE on a domain that is not running, CONFIG on a transient one.
+        """
+        if flags & (AFFECT_LIVE | AFFECT_CONFIG) == AFFECT_CURRENT:
+            flags |= AFFECT_LIVE if obj.active else AFFECT_CONFIG
+        if flags & AFFECT_LIVE and not obj.active:
+            raise operation_invalid("domain is not running", ErrorDomain.DOMAIN)
+        if flags & AFFECT_CONFIG and obj.config is None:
+            raise operation_invalid("transient domains do not have any persistent config", ErrorDomain.DOMAIN)
+        return flags
+
+    async def attach_device(self, ref: dict[str, Any], xml: str, flags: int) -> None:
+        """Add an ``<interface>`` or ``<disk>`` to the running guest and/or the persistent config.
+
+        Live: a NIC gets a port on its network and a tap passed to QEMU
+        (``getfd``, ``netdev_add``, ``device_add``); a disk is handed to the
+        QEMU user and added with ``blockdev-add`` + ``device_add``.
+
+        Raises:
+            VirtError: malformed XML, unsupported device, flags not
+                applicable (not running / transient), duplicate target, a
+                network not active, or QEMU refusing the device.
+        """
+        dev = _device_element(xml)
+        obj = self.get(ref)
+        async with self._job(obj, ref):
+            flags = self._impact(obj, flags)
+            what = "live" if flags & AFFECT_LIVE else "persistent"
+            if dev.tag not in ("interface", "disk"):
+                raise VirtError(
+                    ErrorNumber.OPERATION_UNSUPPORTED,
+                    ErrorDomain.QEMU,
+                    f"{what} attach of device '{dev.tag}' is not supported",
+                )
+            if dev.tag == "interface":
+                mac = dev.find("mac")
+                if mac is None or not mac.get("address"):
+                    # one MAC for the live and the persistent copy, as libvirt parses the device once
+                    if mac is None:
+                        mac = etree.SubElement(dev, "mac")
+                    mac.set("address", generate_mac())
+            new_config: DomainDef | None = None
+            if flags & AFFECT_CONFIG:
+                assert obj.config is not None
+                target = _disk_target(dev)
+                if target is not None and any(d.target == target for d in obj.config.disks):
+                    raise operation_invalid(f"target {target} already exists", ErrorDomain.QEMU)
+                new_config, _elem = with_device(obj.config, dev, keep_aliases=False)
+            if flags & AFFECT_LIVE:
+                if dev.tag == "interface":
+                    await self._attach_nic(obj, dev)
+                else:
+                    await self._attach_disk(obj, dev)
+            if new_config is not None:
+                self.store.save_config(new_config.name, new_config.format(inactive=True))
+                obj.config = new_config
+        where = "live" if flags & AFFECT_LIVE else "config"
+        log.info("domain %s: %s attached (%s)", obj.name, dev.tag, where)
+
+    def _live_parts(self, obj: DomainObject) -> tuple[DomainDef, DomainRuntime, QemuMonitor]:
+        if obj.live is None or obj.runtime is None or obj.runtime.monitor is None:
+            raise operation_invalid("domain is not running", ErrorDomain.QEMU)
+        return obj.live, obj.runtime, obj.runtime.monitor
+
+    async def _attach_nic(self, obj: DomainObject, dev: Any) -> None:
+        live, rt, monitor = self._live_parts(obj)
+        pin_interface_aliases(live)
+        dev = _strip_aliases(dev)
+        alias_el = dev.find("alias")
+        if alias_el is None:
+            # libvirt's qemuAssignDeviceNetAlias: one more than the highest netN in use
+            used = [int(i.alias[3:]) for i in live.interfaces if re.fullmatch(r"net\d+", i.alias)]
+            alias_el = etree.SubElement(dev, "alias", name=f"net{max(used, default=-1) + 1}")
+        alias = str(alias_el.get("name"))
+        new_live, _elem = with_device(live, dev, keep_aliases=True)
+        iface = next(i for i in new_live.interfaces if i.alias == alias)
+        if iface.type not in ("network", "bridge"):
+            raise VirtError(
+                ErrorNumber.OPERATION_UNSUPPORTED,
+                ErrorDomain.QEMU,
+                f"live attach of interface type '{iface.type}' is not supported",
+            )
+        driver = nic_driver(iface.model)
+        if iface.address is None:
+            raise internal_error("No more available PCI slots", ErrorDomain.QEMU)
+        ports, fds = await self._plug_ports([iface])
+        port = ports[0]
+        fd = fds[iface.alias]
+        fdname = f"hostfd-{iface.alias}"
+        netdev_id = f"host{iface.alias}"
+        step = ""
+        try:
+            step = "getfd"
+            await monitor.getfd(fd, fdname)
+            step = "netdev_add"
+            await monitor.netdev_add({"type": "tap", "fd": fdname, "id": netdev_id})
+            step = "device_add"
+            await monitor.device_add(
+                {
+                    "driver": driver,
+                    "netdev": netdev_id,
+                    "id": iface.alias,
+                    "mac": iface.mac,
+                    "bus": "pci.0" if iface.address.bus == 0 else f"pci.{iface.address.bus}",
+                    "addr": iface.address.qemu_addr(),
+                }
+            )
+            step = "done"
+            if _link_state(new_live, iface.mac) == "down":
+                await monitor.execute("set_link", {"name": iface.alias, "up": False})
+        except BaseException:
+            if step in ("device_add", "done"):
+                with contextlib.suppress(VirtError):
+                    await monitor.netdev_del(netdev_id)
+            if step == "netdev_add":
+                with contextlib.suppress(VirtError):
+                    await monitor.closefd(fdname)
+            await self._unplug_ports(ports, fds)
+            raise
+        with contextlib.suppress(OSError):
+            os.close(fd)  # QEMU has its copy: the tap lives as long as the netdev
+        rt.ports.append(port)
+        obj.live = new_live
+        self._save_status_quiet(obj)
+
+    async def _attach_disk(self, obj: DomainObject, dev: Any) -> None:
+        live, rt, monitor = self._live_parts(obj)
+        pin_interface_aliases(live)
+        target = _disk_target(dev)
+        if target is not None and any(d.target == target for d in live.disks):
+            raise VirtError(ErrorNumber.OPERATION_FAILED, ErrorDomain.QEMU, f"target {target} already exists")
+        new_live, _elem = with_device(live, _strip_aliases(dev), keep_aliases=True)
+        disk = next(d for d in new_live.disks if d.target == target)
+        if disk.bus != "virtio" or disk.device != "disk":
+            raise VirtError(
+                ErrorNumber.OPERATION_UNSUPPORTED,
+                ErrorDomain.QEMU,
+                f"disk bus '{disk.bus}' cannot be hotplugged.",
+            )
+        if not disk.source or disk.type not in ("file", "block"):
+            raise VirtError(
+                ErrorNumber.OPERATION_UNSUPPORTED,
+                ErrorDomain.QEMU,
+                "only disks with a local source can be hotplugged",
+            )
+        fmt = disk.driver_type or "raw"
+        if fmt not in ("raw", "qcow2"):
+            raise config_unsupported(f"unsupported disk driver type '{fmt}'", ErrorDomain.QEMU)
+        if disk.address is None:
+            raise internal_error("No more available PCI slots", ErrorDomain.QEMU)
+        labels: list[dac.Label] = []
+        if self.qemu_user is not None:
+            labels = await asyncio.to_thread(dac.set_labels, dac.disk_files(disk), self.qemu_user)
+        index = rt.node_index + 1
+        storage, fmt_node = f"libvirt-{index}-storage", f"libvirt-{index}-format"
+        added: list[str] = []
+        try:
+            await monitor.blockdev_add(
+                {
+                    "driver": "file" if disk.type == "file" else "host_device",
+                    "filename": disk.source,
+                    "node-name": storage,
+                    "auto-read-only": True,
+                    "discard": "unmap",
+                }
+            )
+            added.append(storage)
+            await monitor.blockdev_add(
+                {"node-name": fmt_node, "read-only": disk.readonly, "driver": fmt, "file": storage}
+            )
+            added.append(fmt_node)
+            await monitor.device_add(
+                {
+                    "driver": "virtio-blk-pci",
+                    "bus": "pci.0" if disk.address.bus == 0 else f"pci.{disk.address.bus}",
+                    "addr": disk.address.qemu_addr(),
+                    "drive": fmt_node,
+                    "id": disk.alias,
+                }
+            )
+        except BaseException:
+            for node in reversed(added):
+                with contextlib.suppress(VirtError):
+                    await monitor.blockdev_del(node)
+            await self._restore_labels(obj, labels)
+            raise
+        rt.node_index = index
+        rt.nodes[disk.alias] = [fmt_node, storage]
+        rt.labels.extend(labels)
+        obj.live = new_live
+        self._save_status_quiet(obj)
+
+    async def detach_device(self, ref: dict[str, Any], xml: str, flags: int) -> None:
+        """Remove an ``<interface>`` (matched by MAC) or ``<disk>`` (by target) live and/or from the config.
+
+        Live, QEMU is asked to unplug (``device_del``) and given
+        :data:`UNPLUG_TIMEOUT` seconds for the guest to let go; as libvirt,
+        a guest that takes longer is not an error: the removal finishes when
+        QEMU reports ``DEVICE_DELETED``.
+
+        Raises:
+            VirtError: malformed XML, unsupported device, flags not
+                applicable, no matching device (DEVICE_MISSING), QEMU errors.
+        """
+        dev = _device_element(xml)
+        obj = self.get(ref)
+        async with self._job(obj, ref):
+            flags = self._impact(obj, flags)
+            what = "live" if flags & AFFECT_LIVE else "persistent"
+            if dev.tag not in ("interface", "disk"):
+                raise VirtError(
+                    ErrorNumber.OPERATION_UNSUPPORTED,
+                    ErrorDomain.QEMU,
+                    f"{what} detach of device '{dev.tag}' is not supported",
+                )
+            new_config: DomainDef | None = None
+            if flags & AFFECT_CONFIG:
+                assert obj.config is not None
+                new_config = obj.config.clone()
+                found = _match_device(new_config, dev, live=False)
+                found.getparent().remove(found)
+                new_config = DomainDef(new_config.root)
+            if flags & AFFECT_LIVE:
+                await self._detach_live(obj, dev)
+            if new_config is not None:
+                self.store.save_config(new_config.name, new_config.format(inactive=True))
+                obj.config = new_config
+        where = "live" if flags & AFFECT_LIVE else "config"
+        log.info("domain %s: %s detached (%s)", obj.name, dev.tag, where)
+
+    async def _detach_live(self, obj: DomainObject, dev: Any) -> None:
+        live, rt, monitor = self._live_parts(obj)
+        pin_interface_aliases(live)
+        elem = _match_device(live, dev, live=True)
+        alias = _element_alias(live, elem)
+        if elem.tag == "disk":
+            disk = next(d for d in live.disks if d.alias == alias)
+            if disk.bus != "virtio":
+                raise VirtError(
+                    ErrorNumber.OPERATION_UNSUPPORTED,
+                    ErrorDomain.QEMU,
+                    f"disk bus '{disk.bus}' cannot be hotunplugged.",
+                )
+        if alias in rt.unplugging:
+            raise VirtError(
+                ErrorNumber.OPERATION_FAILED,
+                ErrorDomain.QEMU,
+                f"unplug of device '{alias}' is already in progress",
+            )
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        rt.unplugging[alias] = waiter
+        try:
+            await monitor.device_del(alias)
+        except BaseException:
+            rt.unplugging.pop(alias, None)
+            raise
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), UNPLUG_TIMEOUT)
+        except TimeoutError:
+            waiter.cancel()  # a later DEVICE_DELETED finishes the removal
+            log.info("domain %s: %s not yet released by the guest; removal continues", obj.name, alias)
+            return
+        await self._finish_unplug(obj, rt, alias)
+
+    async def _late_unplug(self, obj: DomainObject, rt: DomainRuntime, alias: str) -> None:
+        async with obj.lock:
+            if obj.runtime is rt and alias in rt.unplugging:
+                await self._finish_unplug(obj, rt, alias)
+
+    async def _finish_unplug(self, obj: DomainObject, rt: DomainRuntime, alias: str) -> None:
+        """QEMU removed device ``alias``: free its backend and host side, drop it from the live XML."""
+        rt.unplugging.pop(alias, None)
+        live = obj.live
+        monitor = rt.monitor
+        if live is None or monitor is None:
+            return
+        elem = _element_by_alias(live, alias)
+        if elem is not None and elem.tag == "interface":
+            with contextlib.suppress(VirtError):
+                await monitor.netdev_del(f"host{alias}")
+            port = next((p for p in rt.ports if p.alias == alias), None)
+            if port is not None:
+                rt.ports.remove(port)
+                await self._unplug_ports([port])
+        elif elem is not None and elem.tag == "disk":
+            disk = next(d for d in live.disks if d.alias == alias)
+            for node in rt.nodes.pop(alias, []):
+                with contextlib.suppress(VirtError):
+                    await monitor.blockdev_del(node)
+            files = {dac.path_of(p) for p, _w in dac.disk_files(disk)}
+            still = {dac.path_of(p) for d in live.disks if d.alias != alias for p, _w in dac.disk_files(d)}
+            still |= {dac.path_of(p) for p in (live.kernel, live.initrd) if p}
+            mine = [lb for lb in rt.labels if lb.path in files and lb.path not in still]
+            for lb in mine:
+                rt.labels.remove(lb)
+            await self._restore_labels(obj, mine)
+        if elem is not None:
+            parent = elem.getparent()
+            assert parent is not None
+            parent.remove(elem)
+            obj.live = DomainDef(live.root)
+        self._save_status_quiet(obj)
+        log.info("domain %s: device %s removed", obj.name, alias)
+        if self._emit_event is not None:
+            self._emit_event(EVENT_ID_DEVICE_REMOVED, obj.ref(), {"devAlias": alias})
+
     def interface_addresses(self, ref: dict[str, Any], source: int) -> list[dict[str, Any]]:
         """``remote_domain_interface`` entries from DHCP leases or the ARP table.
 
@@ -1037,3 +1436,91 @@ def _read_arp(path: str = "/proc/net/arp") -> dict[str, list[str]]:
     except OSError:
         pass
     return table
+
+
+# ----- device XML helpers ------------------------------------------------------------------
+
+
+def _device_element(xml: str) -> Any:
+    """The root element of a device document.  Raises VirtError for malformed XML."""
+    return parse_xml(xml, what="device_definition", domain=ErrorDomain.DOMAIN)
+
+
+def _disk_target(dev: Any) -> str | None:
+    if dev.tag != "disk":
+        return None
+    tgt = dev.find("target")
+    return tgt.get("dev") if tgt is not None else None
+
+
+def _strip_aliases(dev: Any) -> Any:
+    """A copy of ``dev`` without the aliases a user may not choose (only ``ua-*`` stay)."""
+    dev = copy.deepcopy(dev)
+    for alias in dev.findall("alias"):
+        if not (alias.get("name") or "").startswith("ua-"):
+            dev.remove(alias)
+    return dev
+
+
+def _match_device(domdef: DomainDef, dev: Any, *, live: bool) -> Any:
+    """The element of ``domdef`` that ``dev`` names: a disk by target, an interface by MAC (and alias).
+
+    Raises:
+        VirtError: DEVICE_MISSING when nothing matches, OPERATION_FAILED when several do.
+    """
+    devices = domdef.root.find("devices")
+    if dev.tag == "disk":
+        target = _disk_target(dev)
+        for elem in devices.findall("disk") if devices is not None else []:
+            tgt = elem.find("target")
+            if tgt is not None and tgt.get("dev") == target:
+                return elem
+        if live:
+            raise VirtError(ErrorNumber.DEVICE_MISSING, ErrorDomain.QEMU, f"disk {target} not found")
+        raise VirtError(ErrorNumber.DEVICE_MISSING, ErrorDomain.DOMAIN, f"no target device {target}")
+    mac_el = dev.find("mac")
+    mac = (mac_el.get("address") or "").lower() if mac_el is not None else ""
+    alias_el = dev.find("alias")
+    alias = alias_el.get("name") if alias_el is not None else None
+    elems = devices.findall("interface") if devices is not None else []
+    found = []
+    for elem, view in zip(elems, domdef.interfaces, strict=True):
+        if mac and view.mac.lower() != mac:
+            continue
+        if live and alias and view.alias != alias:
+            continue
+        found.append(elem)
+    if not found:
+        detail = "no matching network device was found"
+        if mac:
+            detail = f"no device matching MAC address {mac} found"
+        raise VirtError(ErrorNumber.DEVICE_MISSING, ErrorDomain.DOMAIN, detail)
+    if len(found) > 1:
+        detail = "multiple matching devices found"
+        if mac:
+            detail = f"multiple devices matching MAC address {mac} found"
+        raise VirtError(ErrorNumber.OPERATION_FAILED, ErrorDomain.DOMAIN, detail)
+    return found[0]
+
+
+def _element_alias(domdef: DomainDef, elem: Any) -> str:
+    """The alias of device element ``elem`` of ``domdef``."""
+    devices = domdef.root.find("devices")
+    assert devices is not None
+    if elem.tag == "interface":
+        return domdef.interfaces[devices.findall("interface").index(elem)].alias
+    return domdef.disks[devices.findall("disk").index(elem)].alias
+
+
+def _element_by_alias(domdef: DomainDef, alias: str) -> Any:
+    """The interface or disk element whose alias is ``alias``, or None."""
+    devices = domdef.root.find("devices")
+    if devices is None:
+        return None
+    for elem, iface in zip(devices.findall("interface"), domdef.interfaces, strict=True):
+        if iface.alias == alias:
+            return elem
+    for elem, disk in zip(devices.findall("disk"), domdef.disks, strict=True):
+        if disk.alias == alias:
+            return elem
+    return None

@@ -20,10 +20,11 @@ Files, all under the daemon ``root``::
     var/lib/pyvirt/qemu/domain-ID-NAME/ QEMU's HOME; master-key.aes
 
 QEMU runs as root by default.  ``user=`` runs it as an unprivileged account
-(``nobody``, ``pyvirt-qemu``): the monitor socket, the log and serial log
-files and the tap devices are handed over as open fds, and the domain
-directory is chowned, but the kernel, initrd and disk images must be
-readable by that user -- nothing relabels them as libvirt's DAC driver does.
+(``pyvirt-qemu``) with that account's groups: the monitor socket, the log and
+serial log files and the tap devices are handed over as open fds, and the
+domain directory and master key are chowned; the files QEMU opens by path
+(kernel, initrd, disk images) are handed over beforehand by the driver
+through :mod:`pyvirt.qemu.dac`.
 """
 
 from __future__ import annotations
@@ -326,14 +327,23 @@ def _monitor_listener(path: Path, uid: int | None, gid: int | None) -> socket.so
     return sock
 
 
-def _resolve_user(user: str | None) -> tuple[int | None, int | None]:
+def _resolve_user(user: str | None) -> tuple[int | None, int | None, list[int] | None]:
+    """uid, gid and supplementary groups of ``user`` (all None for None: stay root).
+
+    Raises:
+        VirtError: INTERNAL_ERROR "Failed to parse user 'X'" for an unknown account.
+    """
     if user is None:
-        return None, None
+        return None, None, None
     try:
         pw = pwd.getpwnam(user)
     except KeyError as err:
         raise internal_error(f"Failed to parse user '{user}'", ErrorDomain.QEMU) from err
-    return pw.pw_uid, pw.pw_gid
+    try:
+        groups = [g for g in os.getgrouplist(pw.pw_name, pw.pw_gid) if g != pw.pw_gid]
+    except OSError:
+        groups = []
+    return pw.pw_uid, pw.pw_gid, groups
 
 
 async def start_qemu(
@@ -367,7 +377,7 @@ async def start_qemu(
     name = str(domdef.name)
     uuid = str(domdef.uuid)
     paths = QemuPaths(Path(root), name, dom_id)
-    uid, gid = _resolve_user(user)
+    uid, gid, groups = _resolve_user(user)
     emulator = str(emulator or getattr(domdef, "emulator", None) or DEFAULT_EMULATOR)
 
     opened: list[int] = []
@@ -442,7 +452,7 @@ async def start_qemu(
                 cwd="/",
                 user=uid,
                 group=gid,
-                extra_groups=[] if uid is not None else None,
+                extra_groups=groups,
                 umask=0o007,
             )
         except OSError as err:

@@ -7,6 +7,7 @@ restarted daemon can reattach (same pid, monitor, taps).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid as uuidlib
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 
 from pyvirt.conf.domain import LiveInfo, LiveInterface, SecLabel
 from pyvirt.qemu import process
+from pyvirt.qemu.dac import Label
 from pyvirt.qemu.monitor import QemuMonitor
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,16 @@ class DomainRuntime:
     shutdown_seen: bool = False
     # virsh reboot through ACPI: reset instead of stopping on SHUTDOWN.
     fake_reboot: bool = False
+    # The account QEMU runs as (None: root) and the files handed over to it.
     user: str | None = None
+    uid: int = 0
+    gid: int = 0
+    labels: list[Label] = field(default_factory=list)
+    # Block nodes of each disk (alias -> [format node, storage node]) and the last node number used.
+    nodes: dict[str, list[str]] = field(default_factory=dict)
+    node_index: int = 0
+    # Devices whose unplug QEMU was asked for: alias -> resolved on DEVICE_DELETED (not saved).
+    unplugging: dict[str, asyncio.Future[None]] = field(default_factory=dict)
 
     @property
     def pid(self) -> int:
@@ -90,16 +101,7 @@ class DomainRuntime:
                 )
         ptys = self.record.pty_paths or {}
         serial_ptys = [ptys.get(s.alias) for s in domdef.serials]
-        uid = gid = 0
-        if self.user:
-            import pwd
-
-            try:
-                pw = pwd.getpwnam(self.user)
-                uid, gid = pw.pw_uid, pw.pw_gid
-            except KeyError:
-                pass
-        label = f"+{uid}:+{gid}"
+        label = f"+{self.uid}:+{self.gid}"
         return LiveInfo(
             domain_id=self.record.dom_id,
             interfaces=ifaces,
@@ -113,6 +115,11 @@ class DomainRuntime:
             "ports": [p.to_dict() for p in self.ports],
             "shutdown_seen": self.shutdown_seen,
             "user": self.user,
+            "uid": self.uid,
+            "gid": self.gid,
+            "labels": [lb.to_dict() for lb in self.labels],
+            "nodes": self.nodes,
+            "node_index": self.node_index,
         }
 
     @classmethod
@@ -127,4 +134,9 @@ class DomainRuntime:
             ports=[Port.from_dict(p) for p in data.get("ports", [])],
             shutdown_seen=bool(data.get("shutdown_seen", False)),
             user=data.get("user"),
+            uid=int(data.get("uid", 0)),
+            gid=int(data.get("gid", 0)),
+            labels=[Label.from_dict(lb) for lb in data.get("labels", [])],
+            nodes={str(k): [str(n) for n in v] for k, v in (data.get("nodes") or {}).items()},
+            node_index=int(data.get("node_index", 0)),
         )
