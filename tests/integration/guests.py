@@ -58,6 +58,20 @@ def run(daemon: Daemon, client: str, *args: str) -> Result:
     return daemon.virsh(*args) if client == "virsh" else daemon.pyvirsh(*args)
 
 
+def qemu_account() -> tuple[str, str]:
+    """The user QEMU runs as under a default pyvirtd and its DAC label (``pyvirt-qemu``, ``+UID:+GID``).
+
+    Without the pyvirt-qemu account pyvirtd falls back to root.
+    """
+    import pwd
+
+    try:
+        pw = pwd.getpwnam("pyvirt-qemu")
+    except KeyError:
+        return "root", "+0:+0"
+    return pw.pw_name, f"+{pw.pw_uid}:+{pw.pw_gid}"
+
+
 def serial_log(daemon: Daemon, name: str) -> Path:
     return daemon.root / "var/log/pyvirt/qemu" / f"{name}-serial.log"
 

@@ -28,6 +28,7 @@ from .guests import (
     http_get,
     lease_rows,
     links,
+    qemu_account,
     requires_guest,
     run,
     serial_log,
@@ -137,11 +138,15 @@ def test_walkthrough(daemon: Daemon, client: str) -> None:
         REF_KERNEL: str(KERNEL),
         REF_INITRD: str(INITRD),
         "/var/log/libvirt/qemu/pc1-serial.log": str(serial_log(daemon, "pc1")),
-        REF_SECLABEL: "+0:+0",
+        REF_SECLABEL: qemu_account()[1],
     }
     assert_output(sh("dumpxml", "pc1"), "052-virsh-dumpxml-pc1-running", live_subs)
     assert_output(sh("dumpxml", "pc1", "--inactive"), "053-virsh-dumpxml-pc1--inactive", live_subs)
     assert_output(sh("start", "pc1"), "060-err-start-pc1-already-running")
+    # 056: QEMU runs as the unprivileged account, as libvirt's runs as libvirt-qemu
+    pid = (root / "run/pyvirt/qemu/pc1.pid").read_text().strip()
+    ps = daemon.ns.run("ps", "-o", "user=", "-p", pid).stdout.strip()
+    assert ps == qemu_account()[0], ps
 
     # --- pc1 has no ACPI: shutdown is ignored; destroy ------------------------
     assert_output(sh("shutdown", "pc1"), "074-virsh-shutdown-pc1")

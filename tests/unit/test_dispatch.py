@@ -52,6 +52,10 @@ class FakeClient:
     socket_readonly: bool = False
     readonly: bool = False
     close_callback: bool = False
+    keepalive_started: bool = False
+
+    def start_keepalive(self) -> None:
+        self.keepalive_started = True
 
 
 def _dispatcher() -> Dispatcher:

@@ -139,6 +139,8 @@ async def _auth_list(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
 
 @handles(Proc.CONNECT_SUPPORTS_FEATURE)
 async def _supports_feature(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+    if a["feature"] == FEATURE_PROGRAM_KEEPALIVE:
+        c.start_keepalive()
     return {"supported": 1 if a["feature"] in _FEATURES else 0}
 
 

@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 import struct
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -35,6 +36,10 @@ from pyvirt.rpc.xdr import Packer, Unpacker, XdrError
 from pyvirt.store import Layout
 
 log = logging.getLogger(__name__)
+
+# libvirtd's keepalive_interval and keepalive_count.
+KEEPALIVE_INTERVAL = 5.0
+KEEPALIVE_COUNT = 5
 
 # libvirtd's max_client_requests: calls in flight per client before we stop reading.
 MAX_CLIENT_REQUESTS = 5
@@ -173,6 +178,8 @@ class ClientConnection:
         self._closing = False
         self._events_pending = 0
         self.close_callback = False
+        self._last_rx = time.monotonic()
+        self._keepalive: asyncio.Task[None] | None = None
         # Open data streams (console) by call serial; started once their reply is out.
         self.streams: dict[int, ConsoleStream] = {}
         self.pending_streams: dict[int, ConsoleStream] = {}
@@ -191,6 +198,7 @@ class ClientConnection:
                 except protocol.ProtocolError as err:
                     log.warning("client %d: %s; disconnecting", self.id, err)
                     break
+                self._last_rx = time.monotonic()
                 handed_off = False
                 try:
                     handed_off = await self._handle(header, payload, big)
@@ -376,10 +384,43 @@ class ClientConnection:
         finally:
             self._events_pending -= 1
 
+    def start_keepalive(self) -> None:
+        """Ping an idle client, and drop it when it stops answering.
+
+        As libvirtd does, only for clients that asked for the keepalive
+        feature: a client without an event loop could not answer while idle.
+        """
+        if self._keepalive is None and not self._closing:
+            self._keepalive = asyncio.get_running_loop().create_task(self._keepalive_loop())
+
+    async def _keepalive_loop(self) -> None:
+        unanswered = 0
+        ping = Header(
+            protocol.KEEPALIVE_PROGRAM,
+            protocol.KEEPALIVE_PROTOCOL_VERSION,
+            protocol.KEEPALIVE_PING,
+            MessageType.MESSAGE,
+            0,
+            MessageStatus.OK,
+        )
+        while not self._closing:
+            await asyncio.sleep(KEEPALIVE_INTERVAL)
+            if time.monotonic() - self._last_rx < KEEPALIVE_INTERVAL:
+                unanswered = 0
+                continue
+            if unanswered >= KEEPALIVE_COUNT:
+                log.warning("client %d: no keepalive response; disconnecting", self.id)
+                self.close()
+                return
+            unanswered += 1
+            await self.send(ping, b"")
+
     def close(self) -> None:
         if self._closing:
             return
         self._closing = True
+        if self._keepalive is not None:
+            self._keepalive.cancel()
         for stream in list(self.streams.values()) + list(self.pending_streams.values()):
             stream.close()
         try:
