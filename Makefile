@@ -15,9 +15,9 @@ APT_PACKAGES := python3 python3-venv python3-pip qemu-system-x86 qemu-utils dnsm
 	iproute2 libvirt-clients python3-libvirt busybox-static e2fsprogs cpio procps curl tmux \
 	file xz-utils kmod ca-certificates
 
-.PHONY: setup apt venv guest test unit integration lint demo clean distclean
+.PHONY: setup apt qemu-user venv guest test unit integration lint demo bench clean distclean
 
-setup: apt venv guest
+setup: apt qemu-user venv guest
 
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -28,6 +28,11 @@ apt:
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
 	else echo "==> Debian packages present"; fi
+
+# pyvirtd runs QEMU as this unprivileged user (like libvirt's libvirt-qemu).
+qemu-user:
+	@id -u pyvirt-qemu >/dev/null 2>&1 || { echo "==> creating system user pyvirt-qemu"; \
+	  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin pyvirt-qemu; }
 
 venv: $(VENV)/.stamp
 
@@ -46,6 +51,7 @@ $(GUEST_DIR)/SHA256SUMS: scripts/build-guest.sh $(wildcard guest/*)
 
 test: setup
 	$(VENV)/bin/pytest -q -ra tests
+	$(MAKE) --no-print-directory lint
 
 unit: venv
 	$(VENV)/bin/pytest -q tests/unit

@@ -57,6 +57,26 @@ LIBVIRT_STATE_DIRS = (
 PREFIX = "pvbench"
 
 
+def process_env(workdir: Path) -> dict[str, str]:
+    """The environment of every process the harness starts (daemons, workers, CLI runs).
+
+    Python bytecode is cached, as for an installed package, but under ``workdir``
+    (``PYTHONPYCACHEPREFIX``) so nothing is written into the source tree; an inherited
+    ``PYTHONDONTWRITEBYTECODE`` would otherwise make every pyvirsh run compile its
+    modules again.  No default URI leaks in, and messages are in the C locale.
+    """
+    drop = {
+        "PYTHONDONTWRITEBYTECODE",
+        "LIBVIRT_DEFAULT_URI",
+        "PYVIRT_DEFAULT_URI",
+        "VIRSH_DEFAULT_CONNECT_URI",
+    }
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
+    env["LC_ALL"] = "C"
+    return env
+
+
 class HarnessError(RuntimeError):
     """A daemon could not be started or driven."""
 
@@ -121,7 +141,9 @@ def _socket_accepts(path: Path) -> bool:
 class WorkerClient:
     """A running ``bench/worker.py`` process (one API connection) and its request channel."""
 
-    def __init__(self, python: str, api: str, uri: str, label: str) -> None:
+    def __init__(
+        self, python: str, api: str, uri: str, label: str, env: dict[str, str] | None = None
+    ) -> None:
         self.label = label
         self.proc = subprocess.Popen(
             [python, str(WORKER), "--api", api, "--uri", uri],
@@ -131,6 +153,7 @@ class WorkerClient:
             text=True,
             cwd=str(REPO),
             start_new_session=True,  # a Ctrl-C on the terminal must not kill it before cleanup
+            env=env,
         )
         hello = self._read()
         if not hello.get("ok"):
@@ -229,7 +252,7 @@ class Target:
 
     def worker(self, python: str, api: str) -> WorkerClient:
         """A new API client process connected to this daemon."""
-        return WorkerClient(python, api, self.uri, f"{api} client of {self.label}")
+        return WorkerClient(python, api, self.uri, f"{api} client of {self.label}", process_env(self.workdir))
 
 
 class PyvirtTarget(Target):
@@ -263,6 +286,7 @@ class PyvirtTarget(Target):
                 self.ns.cmd(*prof, str(PYVIRTD), "--root", str(self.root)),
                 stdout=logf,
                 stderr=subprocess.STDOUT,
+                env=process_env(self.workdir),
                 start_new_session=True,
             )
         self._wait_ready(self.sock, t0, 60)

@@ -37,6 +37,7 @@ from bench.daemons import (
     Target,
     WorkerClient,
     make_workdir,
+    process_env,
 )
 from bench.results import Row, Side, error, format_table, missing, skipped, write_json
 
@@ -95,17 +96,6 @@ def random_mac() -> str:
     return f"52:54:00:{a:02x}:{b:02x}:{c:02x}"
 
 
-def cli_env() -> dict[str, str]:
-    """The one environment every CLI row runs with, for both daemons."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("LIBVIRT_DEFAULT_URI", "PYVIRT_DEFAULT_URI", "VIRSH_DEFAULT_CONNECT_URI")
-    }
-    env["LC_ALL"] = "C"
-    return env
-
-
 class Bench:
     """One benchmark run: the daemons, the rows measured so far, the options."""
 
@@ -116,7 +106,7 @@ class Bench:
         self.targets: dict[str, Target] = {}
         self.skip_reason: dict[str, str] = {}
         self.lvpy: dict[str, WorkerClient] = {}  # libvirt-python client per daemon
-        self.env = cli_env()
+        self.env = process_env(workdir)
         self.pyvirsh_missing: str | None = None
         self.template = ""
         self.guest_template = ""
@@ -184,6 +174,13 @@ class Bench:
 
     def check_clients(self) -> None:
         """Find out whether pyvirsh and the guest are there (rows needing them say "missing")."""
+        # Byte-compile pyvirt into the run's private cache first, as installing a package does;
+        # otherwise the first pyvirtd start would pay for compiling every module.
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", str(REPO / "src/pyvirt")],
+            capture_output=True,
+            env=self.env,
+        )
         p = subprocess.run([str(PYVIRSH), "--version"], capture_output=True, text=True, env=self.env)
         if p.returncode != 0:
             last = (p.stderr.strip().splitlines() or [f"exit {p.returncode}"])[-1]

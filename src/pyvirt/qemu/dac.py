@@ -2,8 +2,9 @@
 
 Before QEMU starts, every file it opens by path -- disk images and their
 qcow2 backing chain, the kernel and initrd, cdroms, file-backed serials --
-is handed to the QEMU user with ``chown``; when the domain stops the
-original owner comes back.  As libvirt's ``security_dac.c`` +
+is handed to the QEMU user with ``chown`` (read-only ones only when the user
+cannot read them already); when the domain stops the original owner comes
+back.  As libvirt's ``security_dac.c`` +
 ``security_util.c``, the original owner is remembered in extended
 attributes of the file itself, with a reference count, so a file shared by
 several domains (one kernel, one backing image) -- even of several pyvirtd
@@ -330,8 +331,11 @@ def _chown(path: str, uid: int, gid: int) -> None:
 def set_labels(files: Iterable[tuple[str, bool]], user: QemuUser) -> list[Label]:
     """Check access to, remember the owner of, and chown each file to ``user``.
 
-    Missing files are skipped (QEMU reports them as libvirt lets it).  On
-    failure everything labelled so far is restored.
+    Missing files are skipped (QEMU reports them as libvirt lets it), and so
+    are read-only files (kernel, initrd, backing images, cdroms) the user can
+    already read: unlike libvirt, pyvirt leaves shared, world-readable files
+    alone, so a QEMU killed behind pyvirtd's back never leaves them with the
+    wrong owner.  On failure everything labelled so far is restored.
 
     Raises:
         VirtError: an unreachable file (see :func:`check_access`), or
@@ -342,7 +346,7 @@ def set_labels(files: Iterable[tuple[str, bool]], user: QemuUser) -> list[Label]
         check_access(path, user)
     labels: list[Label] = []
     try:
-        for path, _writable in files:
+        for path, writable in files:
             real = os.path.realpath(path)
             try:
                 st = os.stat(real)
@@ -355,6 +359,8 @@ def set_labels(files: Iterable[tuple[str, bool]], user: QemuUser) -> list[Label]
                     f"unable to stat: {path}: {err.strerror}",
                 ) from err
             if any(lb.path == real for lb in labels):
+                continue
+            if not writable and _can(st, user, (stat.S_IRUSR, stat.S_IRGRP, stat.S_IROTH)):
                 continue
             label = _label_one(real, st, user)
             labels.append(label)
