@@ -57,10 +57,14 @@ LIBVIRT_STATE_DIRS = (
 PREFIX = "pvbench"
 
 
-def process_env(workdir: Path) -> dict[str, str]:
+#: Bytecode cache of every Python process the harness starts (kept between runs; build/ is ignored by git).
+PYCACHE = REPO / "build/bench/pycache"
+
+
+def process_env() -> dict[str, str]:
     """The environment of every process the harness starts (daemons, workers, CLI runs).
 
-    Python bytecode is cached, as for an installed package, but under ``workdir``
+    Python bytecode is cached, as for an installed package, but in :data:`PYCACHE`
     (``PYTHONPYCACHEPREFIX``) so nothing is written into the source tree; an inherited
     ``PYTHONDONTWRITEBYTECODE`` would otherwise make every pyvirsh run compile its
     modules again.  No default URI leaks in, and messages are in the C locale.
@@ -72,7 +76,7 @@ def process_env(workdir: Path) -> dict[str, str]:
         "VIRSH_DEFAULT_CONNECT_URI",
     }
     env = {k: v for k, v in os.environ.items() if k not in drop}
-    env["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache")
+    env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     env["LC_ALL"] = "C"
     return env
 
@@ -220,6 +224,11 @@ class Target:
     def start(self) -> None:
         raise NotImplementedError
 
+    @property
+    def namespace(self) -> str | None:
+        """The name of this daemon's network namespace, once started."""
+        return self.ns.name if self.ns else None
+
     def cleanup_objects(self) -> None:
         """Remove every domain and network the harness defined (before the daemon stops)."""
 
@@ -252,7 +261,7 @@ class Target:
 
     def worker(self, python: str, api: str) -> WorkerClient:
         """A new API client process connected to this daemon."""
-        return WorkerClient(python, api, self.uri, f"{api} client of {self.label}", process_env(self.workdir))
+        return WorkerClient(python, api, self.uri, f"{api} client of {self.label}", process_env())
 
 
 class PyvirtTarget(Target):
@@ -286,7 +295,7 @@ class PyvirtTarget(Target):
                 self.ns.cmd(*prof, str(PYVIRTD), "--root", str(self.root)),
                 stdout=logf,
                 stderr=subprocess.STDOUT,
-                env=process_env(self.workdir),
+                env=process_env(),
                 start_new_session=True,
             )
         self._wait_ready(self.sock, t0, 60)

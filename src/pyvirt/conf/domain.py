@@ -17,6 +17,7 @@ seclabel, CPU check='full').
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -509,11 +510,13 @@ class DomainDef:
 
     # ------------------------------------------------------------ simple fields
 
-    @property
+    # Name and uuid never change once parsed; the drivers read them on every
+    # lookup, so they are read from the tree once.
+    @functools.cached_property
     def name(self) -> str:
         return _text(self.root, "name") or ""
 
-    @property
+    @functools.cached_property
     def uuid(self) -> str:
         return _text(self.root, "uuid") or ""
 
