@@ -42,6 +42,8 @@ $(VENV)/.stamp: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
+	@# Byte-compile now: pyvirsh starts faster, even where PYTHONDONTWRITEBYTECODE is set.
+	@$(PY) -m compileall -q src >/dev/null
 
 guest: $(GUEST_DIR)/SHA256SUMS
 

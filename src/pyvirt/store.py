@@ -13,11 +13,13 @@ target, and the directory is fsynced.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
@@ -86,6 +88,12 @@ def clean_temp_files(directory: Path) -> int:
     return count
 
 
+@functools.lru_cache(maxsize=65536)
+def uuid_bytes(text: str) -> bytes:
+    """The 16 raw bytes of a uuid string (the wire form), memoised."""
+    return uuid.UUID(text).bytes
+
+
 @dataclass(frozen=True)
 class ObjectStore:
     """Where one kind of object (domains or networks) keeps its files.
@@ -97,6 +105,8 @@ class ObjectStore:
     config_dir: Path
     autostart_dir: Path
     state_dir: Path
+    # Autostart flags as last read or set: listing must not stat a link per object.
+    _autostart: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     def prepare(self) -> None:
         """Create the directories (0755 for config, 0700 for state), tidy what a crash left.
@@ -173,7 +183,10 @@ class ObjectStore:
         remove(self.status_path(name))
 
     def autostart(self, name: str) -> bool:
-        return os.path.lexists(self.autostart_path(name))
+        cached = self._autostart.get(name)
+        if cached is None:
+            cached = self._autostart[name] = os.path.lexists(self.autostart_path(name))
+        return cached
 
     def set_autostart(self, name: str, enabled: bool) -> None:
         """Create or remove the autostart symlink, as libvirt does.
@@ -182,6 +195,7 @@ class ObjectStore:
             OSError: when the link cannot be created.
         """
         link = self.autostart_path(name)
+        self._autostart.pop(name, None)
         if enabled:
             if os.path.lexists(link):
                 return

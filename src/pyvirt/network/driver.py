@@ -35,7 +35,7 @@ from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError, internal_error, n
 from pyvirt.jobs import job
 from pyvirt.network import firewall
 from pyvirt.network import runtime as netruntime
-from pyvirt.store import Layout, ObjectStore
+from pyvirt.store import Layout, ObjectStore, uuid_bytes
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ class NetworkObject:
 
     def ref(self) -> dict[str, Any]:
         """The ``remote_nonnull_network`` for this network."""
-        return {"name": self.name, "uuid": uuidlib.UUID(self.uuid).bytes}
+        return {"name": self.name, "uuid": uuid_bytes(self.uuid)}
 
 
 def _clone(netdef: NetworkDef) -> NetworkDef:

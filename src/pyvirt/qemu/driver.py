@@ -47,7 +47,7 @@ from pyvirt.qemu import dac, process
 from pyvirt.qemu.command import nic_driver
 from pyvirt.qemu.monitor import MonitorError, QemuMonitor
 from pyvirt.qemu.runtime import DomainRuntime, Port, tap_mac
-from pyvirt.store import Layout, ObjectStore
+from pyvirt.store import Layout, ObjectStore, uuid_bytes
 
 if TYPE_CHECKING:
     from pyvirt.network.driver import NetworkDriver
@@ -228,7 +228,7 @@ class DomainObject:
 
     def ref(self) -> dict[str, Any]:
         """The ``remote_nonnull_domain`` for this domain."""
-        return {"name": self.name, "uuid": uuidlib.UUID(self.uuid).bytes, "id": self.id}
+        return {"name": self.name, "uuid": uuid_bytes(self.uuid), "id": self.id}
 
 
 class DomainDriver:
