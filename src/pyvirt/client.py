@@ -297,7 +297,7 @@ class Connection:
                 ErrorDomain.RPC,
                 f"Failed to connect socket to '{path}': {err.strerror or err}",
             ) from err
-        conn = cls(name, rpc, remote.Proc, readonly)
+        conn = cls(name, rpc, remote.PROC_NUMBERS, readonly)
         try:
             conn._handshake(parsed.open_name, readonly)
         except BaseException:

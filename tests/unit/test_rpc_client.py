@@ -70,7 +70,10 @@ class FakeServer:
         return buf
 
     def _run(self) -> None:
-        self.conn, _ = self.listener.accept()
+        try:
+            self.conn, _ = self.listener.accept()
+        except OSError:  # closed before any client came
+            return
         self.connected.set()
         try:
             while True:

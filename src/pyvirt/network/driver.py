@@ -33,6 +33,7 @@ from lxml import etree
 from pyvirt.conf.network import NetworkDef, parse_network
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError, internal_error, no_network, operation_invalid
 from pyvirt.jobs import job
+from pyvirt.objtable import ObjectTable
 from pyvirt.network import firewall
 from pyvirt.network import runtime as netruntime
 from pyvirt.store import Layout, ObjectStore, uuid_bytes
@@ -150,7 +151,7 @@ class NetworkDriver:
         self.store: ObjectStore = layout.networks
         self.paths = netruntime.NetworkPaths(layout.root)
         self._emit = emit
-        self._objs: dict[str, NetworkObject] = {}  # by uuid
+        self._objs: ObjectTable[NetworkObject] = ObjectTable()  # by uuid, indexed by name
         self._bridge_lock = asyncio.Lock()  # bridge name generation is global
         self._watches: dict[str, tuple[int, int | None]] = {}  # uuid -> (dnsmasq pid, pidfd or None)
         self._revivals: dict[str, asyncio.Task[None]] = {}
@@ -363,10 +364,7 @@ class NetworkDriver:
     # ----- lookups ---------------------------------------------------------
 
     def _find_name(self, name: str) -> NetworkObject | None:
-        for obj in self._objs.values():
-            if obj.name == name:
-                return obj
-        return None
+        return self._objs.find_name(name)
 
     def lookup_by_name(self, name: str) -> NetworkObject:
         """Raises VirtError(NO_NETWORK) when there is no such network."""

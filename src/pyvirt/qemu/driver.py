@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import uuid as uuidlib
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -43,6 +44,7 @@ from pyvirt.errors import (
 )
 from pyvirt.jobs import job
 from pyvirt.network import bridge as netdev
+from pyvirt.objtable import ObjectTable
 from pyvirt.qemu import dac, process
 from pyvirt.qemu.command import nic_driver
 from pyvirt.qemu.monitor import MonitorError, QemuMonitor
@@ -251,10 +253,12 @@ class DomainDriver:
         self.networks = networks
         self._emit = emit
         self._emit_event = emit_event
-        self._objs: dict[str, DomainObject] = {}  # by uuid
+        self._objs: ObjectTable[DomainObject] = ObjectTable()  # by uuid, indexed by name
         self._next_id = 1
         self._caps: Capabilities | None = None
         self._define_lock = asyncio.Lock()
+        # (QEMU pid, tap) pairs already reported as removed behind our back.
+        self._taps_gone: set[tuple[int, str]] = set()
 
     @property
     def caps(self) -> Capabilities:
@@ -360,10 +364,7 @@ class DomainDriver:
     # ----- lookups ---------------------------------------------------------
 
     def _find_name(self, name: str) -> DomainObject | None:
-        for obj in self._objs.values():
-            if obj.name == name:
-                return obj
-        return None
+        return self._objs.find_name(name)
 
     def lookup_by_name(self, name: str) -> DomainObject:
         obj = self._find_name(name)
@@ -749,6 +750,7 @@ class DomainDriver:
                 except Exception:
                     log.debug("closing monitor of %s failed", obj.name, exc_info=True)
             await self._unplug_ports(rt.ports)
+            self._taps_gone = {k for k in self._taps_gone if k[0] != rt.pid}
             await self._restore_labels(obj, rt.labels)
             process.log_shutdown(rt.record.log_path, log_reason)
             process.cleanup_files(rt.record)
@@ -861,6 +863,7 @@ class DomainDriver:
             if not obj.active or obj.runtime is None:
                 raise operation_invalid("domain is not running", ErrorDomain.QEMU)
             rt = obj.runtime
+            self._check_taps(obj, rt)
             rt.stopping = True
             if rt.watcher is not None:
                 rt.watcher.cancel()
@@ -1325,6 +1328,31 @@ class DomainDriver:
         if self._emit_event is not None:
             self._emit_event(EVENT_ID_DEVICE_REMOVED, obj.ref(), {"devAlias": alias})
 
+    def _check_taps(self, obj: DomainObject, rt: DomainRuntime) -> list[str]:
+        """The taps of a running domain that no longer exist, each logged once.
+
+        A tap deleted behind pyvirtd's back (``ip link del vnet0``) leaves the guest
+        running with a dead NIC; as libvirt, the live XML keeps its target name.
+        """
+        gone = []
+        for port in rt.ports:
+            if not port.tap:
+                continue
+            try:
+                socket.if_nametoindex(port.tap)
+            except OSError:
+                gone.append(port.tap)
+                key = (rt.pid, port.tap)
+                if key not in self._taps_gone:
+                    self._taps_gone.add(key)
+                    log.warning(
+                        "domain %s: tap %s was removed behind pyvirtd's back; its interface %s is cut off",
+                        obj.name,
+                        port.tap,
+                        port.alias,
+                    )
+        return gone
+
     def interface_addresses(self, ref: dict[str, Any], source: int) -> list[dict[str, Any]]:
         """``remote_domain_interface`` entries from DHCP leases or the ARP table.
 
@@ -1333,6 +1361,7 @@ class DomainDriver:
         """
         obj = self._running(ref)
         assert obj.live is not None and obj.runtime is not None
+        self._check_taps(obj, obj.runtime)
         taps = {p.alias: p.tap for p in obj.runtime.ports}
         result = []
         if source == IFADDR_SOURCE_LEASE:

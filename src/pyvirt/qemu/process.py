@@ -40,6 +40,7 @@ import pwd
 import shlex
 import signal
 import socket
+import stat
 import subprocess
 import time
 from collections.abc import Callable, Mapping
@@ -346,6 +347,25 @@ def _resolve_user(user: str | None) -> tuple[int | None, int | None, list[int] |
     return pw.pw_uid, pw.pw_gid, groups
 
 
+def check_emulator(emulator: str) -> None:
+    """Fail as libvirt's virQEMUCapsNewForBinaryInternal when ``emulator`` cannot be run.
+
+    Raises:
+        VirtError: SYSTEM_ERROR "Cannot check QEMU binary X: <errno>" when it cannot be
+            stat'ed (removed since define), "QEMU binary X is not executable: Permission
+            denied" when it is not an executable file.
+    """
+    try:
+        st = os.stat(emulator)
+    except OSError as err:
+        raise system_error(f"Cannot check QEMU binary {emulator}", err, ErrorDomain.QEMU) from err
+    if not stat.S_ISREG(st.st_mode) or not st.st_mode & 0o111:
+        code = errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EACCES
+        raise system_error(
+            f"QEMU binary {emulator} is not executable", OSError(code, os.strerror(code)), ErrorDomain.QEMU
+        )
+
+
 async def start_qemu(
     domdef: Any,
     *,
@@ -379,6 +399,7 @@ async def start_qemu(
     paths = QemuPaths(Path(root), name, dom_id)
     uid, gid, groups = _resolve_user(user)
     emulator = str(emulator or getattr(domdef, "emulator", None) or DEFAULT_EMULATOR)
+    check_emulator(emulator)
 
     opened: list[int] = []
     listener: socket.socket | None = None

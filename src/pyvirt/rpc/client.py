@@ -10,7 +10,6 @@ on its own besides the calls it is asked to make.
 
 from __future__ import annotations
 
-import logging
 import select
 import socket
 import struct
@@ -43,7 +42,14 @@ from pyvirt.rpc.xdr import XdrError
 
 __all__ = ["Event", "EventHandler", "RpcClient"]
 
-log = logging.getLogger(__name__)
+
+
+def _warn(msg: str, *args: object) -> None:
+    """Log a warning; ``logging`` is imported only here, keeping it off pyvirsh's start-up path."""
+    import logging
+
+    logging.getLogger(__name__).warning(msg, *args)
+
 
 _LEN = struct.Struct(">I")
 _RECV_SIZE = 65536
@@ -309,7 +315,7 @@ class RpcClient:
             self._streams[header.serial].append((header.status, body))
             return
         if header.type != MessageType.MESSAGE:
-            log.warning(
+            _warn(
                 "ignoring unexpected message prog=%#x proc=%d type=%d serial=%d",
                 header.prog,
                 header.proc,
@@ -323,7 +329,7 @@ class RpcClient:
             try:
                 msg = decode(entry.args, body)
             except XdrError as err:
-                log.warning("dropping undecodable event %d: %s", header.proc, err)
+                _warn("dropping undecodable event %d: %s", header.proc, err)
                 return
         event = Event(header.prog, header.proc, msg)
         if self._handler is not None:

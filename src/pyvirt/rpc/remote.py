@@ -24,6 +24,8 @@ from pyvirt.rpc.xdr import STRING_MAX, Packer, Unpacker, XdrError
 __all__ = [
     "EVENT_PROCEDURES",
     "PROCEDURES",
+    "PROC_NAMES",
+    "PROC_NUMBERS",
     "REMOTE_ERROR",
     "UUID",
     "Array",
@@ -663,8 +665,14 @@ def decode_error(payload: bytes | bytearray | memoryview) -> VirtError:
 # ---------------------------------------------------------------------------
 
 
-class Proc(enum.IntEnum):
-    """REMOTE_PROC_* numbers (names without the prefix) of the procedures in the table."""
+class Proc:
+    """REMOTE_PROC_* numbers (names without the prefix) of the procedures in the table.
+
+    A plain class of int constants rather than an ``IntEnum``: building a
+    ~200-member enum costs several milliseconds at import, which every
+    ``pyvirsh`` run pays.  :data:`PROC_NUMBERS` and :data:`PROC_NAMES` map
+    names to numbers and back.
+    """
 
     CONNECT_OPEN = 1
     CONNECT_CLOSE = 2
@@ -866,6 +874,12 @@ class Proc(enum.IntEnum):
     NETWORK_GET_METADATA = 445
 
 
+#: REMOTE_PROC_* name (without the prefix) -> number.
+PROC_NUMBERS: dict[str, int] = {k: v for k, v in vars(Proc).items() if not k.startswith("_")}
+#: number -> REMOTE_PROC_* name (without the prefix).
+PROC_NAMES: dict[int, str] = {v: k for k, v in PROC_NUMBERS.items()}
+
+
 class Procedure(NamedTuple):
     """One REMOTE_PROGRAM procedure.
 
@@ -921,18 +935,18 @@ PROCEDURES: dict[int, Procedure] = {}
 EVENT_PROCEDURES: frozenset[int]
 
 
-def _def(proc: Proc, api: str, args: Codec, ret: Codec, readonly: bool) -> None:
+def _def(proc: int, api: str, args: Codec, ret: Codec, readonly: bool) -> None:
     if proc in PROCEDURES:
-        raise RuntimeError(f"procedure {proc!r} defined twice")
-    PROCEDURES[int(proc)] = Procedure(int(proc), proc.name, api, args, ret, readonly)
+        raise RuntimeError(f"procedure {PROC_NAMES[proc]} ({proc}) defined twice")
+    PROCEDURES[proc] = Procedure(proc, PROC_NAMES[proc], api, args, ret, readonly)
 
 
 _EVENTS: set[int] = set()
 
 
-def _event(proc: Proc, api: str, msg: Codec) -> None:
+def _event(proc: int, api: str, msg: Codec) -> None:
     _def(proc, api, msg, Void, False)
-    _EVENTS.add(int(proc))
+    _EVENTS.add(proc)
 
 
 def _names(maximum: int) -> Struct:

@@ -1,0 +1,72 @@
+"""A uuid-keyed table of domain or network objects with an index by name.
+
+The drivers keep their objects in a dict keyed by UUID string; lookups by
+name (``lookupByName``, the duplicate check of every define) used to scan all
+objects.  :class:`ObjectTable` is that dict plus a name index kept up to date
+by ``obj[uuid] = ...``, ``del obj[uuid]`` and ``pop``.  An object's name never
+changes while it is in the table (a redefinition must keep the name, see the
+drivers' duplicate checks), so the name is indexed when the object is stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, TypeVar
+
+__all__ = ["ObjectTable"]
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+_T = TypeVar("_T", bound=_Named)
+_MISSING: Any = object()
+
+
+class ObjectTable(dict[str, _T]):
+    """``{uuid: object}`` with :meth:`find_name` in constant time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._by_name: dict[str, _T] = {}
+
+    def __setitem__(self, key: str, obj: _T) -> None:
+        old = super().get(key)
+        if old is not None and old is not obj:
+            self._unindex(old)
+        super().__setitem__(key, obj)
+        self._by_name[obj.name] = obj
+
+    def __delitem__(self, key: str) -> None:
+        obj = super().__getitem__(key)
+        super().__delitem__(key)
+        self._unindex(obj)
+
+    def pop(self, key: str, default: Any = _MISSING) -> Any:
+        if key in self:
+            obj = super().pop(key)
+            self._unindex(obj)
+            return obj
+        if default is _MISSING:
+            raise KeyError(key)
+        return default
+
+    def clear(self) -> None:
+        super().clear()
+        self._by_name.clear()
+
+    def _unindex(self, obj: _T) -> None:
+        name = obj.name
+        if self._by_name.get(name) is obj:
+            del self._by_name[name]
+
+    def find_name(self, name: str) -> _T | None:
+        """The object called ``name``, or None."""
+        obj = self._by_name.get(name)
+        if obj is None or obj.name == name:
+            return obj
+        # A stale entry (an object renamed in place, which the drivers never
+        # do): rebuild the index from the objects.
+        self._by_name = {o.name: o for o in self.values()}
+        return self._by_name.get(name)
