@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
 
 from pyvirt import constants as c
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing slows pyvirsh start-up
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "DEFAULT_SOCKET_DIR",
@@ -262,7 +266,7 @@ def openReadOnly(uri: str | None = None) -> Connection:
     return Connection._open(uri, readonly=True)
 
 
-EventCallback = Callable[..., Any]
+EventCallback = Callable[..., object]
 
 
 class Connection:

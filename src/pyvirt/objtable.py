@@ -30,23 +30,28 @@ class ObjectTable(dict[str, _T]):
     def __init__(self) -> None:
         super().__init__()
         self._by_name: dict[str, _T] = {}
+        # The name each key was indexed under: an object may have lost its
+        # definition (and so its name) by the time it is removed.
+        self._key_names: dict[str, str] = {}
 
     def __setitem__(self, key: str, obj: _T) -> None:
         old = super().get(key)
-        if old is not None and old is not obj:
-            self._unindex(old)
+        if old is not None:
+            self._unindex(key, old)
         super().__setitem__(key, obj)
-        self._by_name[obj.name] = obj
+        name = obj.name
+        self._by_name[name] = obj
+        self._key_names[key] = name
 
     def __delitem__(self, key: str) -> None:
         obj = super().__getitem__(key)
         super().__delitem__(key)
-        self._unindex(obj)
+        self._unindex(key, obj)
 
     def pop(self, key: str, default: Any = _MISSING) -> Any:
         if key in self:
             obj = super().pop(key)
-            self._unindex(obj)
+            self._unindex(key, obj)
             return obj
         if default is _MISSING:
             raise KeyError(key)
@@ -55,10 +60,11 @@ class ObjectTable(dict[str, _T]):
     def clear(self) -> None:
         super().clear()
         self._by_name.clear()
+        self._key_names.clear()
 
-    def _unindex(self, obj: _T) -> None:
-        name = obj.name
-        if self._by_name.get(name) is obj:
+    def _unindex(self, key: str, obj: _T) -> None:
+        name = self._key_names.pop(key, None)
+        if name is not None and self._by_name.get(name) is obj:
             del self._by_name[name]
 
     def find_name(self, name: str) -> _T | None:

@@ -188,24 +188,30 @@ class ObjectStore:
             cached = self._autostart[name] = os.path.lexists(self.autostart_path(name))
         return cached
 
-    def set_autostart(self, name: str, enabled: bool) -> None:
+    def set_autostart(self, name: str, enabled: bool, domain: int = ErrorDomain.NONE) -> None:
         """Create or remove the autostart symlink, as libvirt does.
 
         Raises:
-            OSError: when the link cannot be created.
+            VirtError: VIR_ERR_SYSTEM_ERROR (libvirt's ``Failed to create
+                symlink``) when the link cannot be changed; ``domain`` is the
+                error domain of the calling driver.
         """
         link = self.autostart_path(name)
         self._autostart.pop(name, None)
-        if enabled:
-            if os.path.lexists(link):
-                return
-            self.autostart_dir.mkdir(parents=True, exist_ok=True)
-            os.symlink(self.config_path(name), link)
-            fsync_dir(self.autostart_dir)
-        else:
-            if os.path.lexists(link):
+        try:
+            if enabled:
+                if os.path.lexists(link):
+                    return
+                self.autostart_dir.mkdir(parents=True, exist_ok=True)
+                os.symlink(self.config_path(name), link)
+                fsync_dir(self.autostart_dir)
+            elif os.path.lexists(link):
                 link.unlink()
                 fsync_dir(self.autostart_dir)
+        except OSError as err:
+            raise VirtError(
+                ErrorNumber.SYSTEM_ERROR, domain, f"Failed to create symlink '{link}': {err.strerror}"
+            ) from err
 
 
 def _mkdir(path: Path, mode: int) -> None:

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TextIO
 
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing slows pyvirsh start-up
+
 if TYPE_CHECKING:
+    from typing import Any, TextIO
+
     from pyvirt.cli.vsh import Command
     from pyvirt.client import Connection, Domain, Network
 
 __all__ = ["CommandFailed", "Ctl"]
 
-_INT_RE = re.compile(r"^\s*[+-]?\d+$")
-
 # Errors after which the connection is assumed gone (virsh's "disconnected" check).
 _DISCONNECT_CODES = (ErrorNumber.RPC, ErrorNumber.NO_CONNECT, ErrorNumber.INVALID_CONN)
+
+
+def _looks_like_int(text: str) -> bool:
+    """virsh's ID test; ``re`` is imported here, not at start-up (it costs pyvirsh ~5 ms)."""
+    import re
+
+    return re.match(r"^\s*[+-]?\d+$", text) is not None
 
 
 class CommandFailed(Exception):
@@ -143,7 +150,7 @@ class Ctl:
 
     def find_domain(self, name: str, by_id: bool = True) -> Domain | None:
         conn = self.conn
-        if by_id and _INT_RE.match(name):
+        if by_id and _looks_like_int(name):
             ident = int(name)
             if 0 <= ident <= 0x7FFFFFFF:
                 try:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from pyvirt.cli.ctl import CommandFailed, Ctl
 from pyvirt.cli.vsh import ParseError, parse_argv, parse_string
 from pyvirt.errors import VirtError
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing slows pyvirsh start-up
 
 if TYPE_CHECKING:
     from pyvirt.cli.vsh import Command

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from pyvirt.cli.defs import COMMANDS as _VIRSH_COMMANDS
 from pyvirt.cli.defs import GROUPS as _VIRSH_GROUPS
 from pyvirt.cli.vsh import CmdDef, OptDef, OptType
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing slows pyvirsh start-up
 
 if TYPE_CHECKING:
     from pyvirt.cli.ctl import Ctl

@@ -33,9 +33,9 @@ from lxml import etree
 from pyvirt.conf.network import NetworkDef, parse_network
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError, internal_error, no_network, operation_invalid
 from pyvirt.jobs import job
-from pyvirt.objtable import ObjectTable
 from pyvirt.network import firewall
 from pyvirt.network import runtime as netruntime
+from pyvirt.objtable import ObjectTable
 from pyvirt.store import Layout, ObjectStore, uuid_bytes
 
 log = logging.getLogger(__name__)
@@ -530,14 +530,7 @@ class NetworkDriver:
         async with self._job(obj, ref):
             if not obj.persistent:
                 raise operation_invalid("cannot set autostart for transient network", ErrorDomain.NETWORK)
-            try:
-                self.store.set_autostart(obj.name, enabled)
-            except OSError as err:
-                raise VirtError(
-                    ErrorNumber.SYSTEM_ERROR,
-                    ErrorDomain.NETWORK,
-                    f"Failed to create symlink '{self.store.autostart_path(obj.name)}': {err.strerror}",
-                ) from err
+            self.store.set_autostart(obj.name, enabled, ErrorDomain.NETWORK)
 
     def xml_desc(self, ref: dict[str, Any], flags: int) -> str:
         obj = self.get(ref)

@@ -415,9 +415,16 @@ class DomainDriver:
                 return True
             return (bool(flags & a) and va) or (bool(flags & b) and vb)
 
+        filters = LIST_ACTIVE | LIST_INACTIVE | LIST_PERSISTENT | LIST_TRANSIENT
+        filters |= LIST_AUTOSTART | LIST_NO_AUTOSTART | LIST_MANAGEDSAVE | LIST_NO_MANAGEDSAVE
+        filters |= LIST_HAS_SNAPSHOT | LIST_NO_SNAPSHOT
+        filters |= LIST_RUNNING | LIST_PAUSED | LIST_SHUTOFF | LIST_OTHER
+        if not flags & filters:  # no filter (virsh list --all): every domain
+            return list(self._objs.values())
+        want_auto = flags & (LIST_AUTOSTART | LIST_NO_AUTOSTART)
         result = []
         for obj in self._objs.values():
-            auto = self.autostart(obj)
+            auto = self.autostart(obj) if want_auto else False
             if not pair(LIST_ACTIVE, LIST_INACTIVE, obj.active, not obj.active):
                 continue
             if not pair(LIST_PERSISTENT, LIST_TRANSIENT, obj.persistent, not obj.persistent):
@@ -514,14 +521,7 @@ class DomainDriver:
         async with self._job(obj, ref):
             if not obj.persistent:
                 raise operation_invalid("cannot set autostart for transient domain", ErrorDomain.QEMU)
-            try:
-                self.store.set_autostart(obj.name, enabled)
-            except OSError as err:
-                raise VirtError(
-                    ErrorNumber.SYSTEM_ERROR,
-                    ErrorDomain.QEMU,
-                    f"Failed to create symlink '{self.store.autostart_path(obj.name)}': {err.strerror}",
-                ) from err
+            self.store.set_autostart(obj.name, enabled, ErrorDomain.QEMU)
 
     def xml_desc(self, ref: dict[str, Any], flags: int) -> str:
         obj = self.get(ref)

@@ -14,10 +14,8 @@ import select
 import socket
 import struct
 import time
-from collections import deque
+from collections import deque, namedtuple
 from collections.abc import Callable
-from types import TracebackType
-from typing import Any, NamedTuple
 
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
 from pyvirt.rpc.protocol import (
@@ -40,8 +38,13 @@ from pyvirt.rpc.protocol import (
 from pyvirt.rpc.remote import PROCEDURES, decode, decode_error, encode
 from pyvirt.rpc.xdr import XdrError
 
-__all__ = ["Event", "EventHandler", "RpcClient"]
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing slows pyvirsh start-up
 
+if TYPE_CHECKING:
+    from types import TracebackType
+    from typing import Any, NamedTuple
+
+__all__ = ["Event", "EventHandler", "RpcClient"]
 
 
 def _warn(msg: str, *args: object) -> None:
@@ -56,16 +59,22 @@ _RECV_SIZE = 65536
 _RECV_MAX = 4 * 1024 * 1024
 
 
-class Event(NamedTuple):
-    """An event received from the server.
+if TYPE_CHECKING:
 
-    ``msg`` is the decoded message (a dict) for REMOTE_PROGRAM events in the
-    procedure table, otherwise the raw payload bytes.
-    """
+    class Event(NamedTuple):
+        """An event received from the server.
 
-    program: int
-    proc: int
-    msg: Any
+        ``msg`` is the decoded message (a dict) for REMOTE_PROGRAM events in the
+        procedure table, otherwise the raw payload bytes.
+        """
+
+        program: int
+        proc: int
+        msg: Any
+
+else:
+    Event = namedtuple("Event", "program proc msg")
+    Event.__doc__ = "An event received from the server (``msg``: decoded dict or raw payload bytes)."
 
 
 EventHandler = Callable[[Event], None]

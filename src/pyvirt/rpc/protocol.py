@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import enum
 import struct
-from typing import NamedTuple
+from collections import namedtuple
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing slows pyvirsh start-up
+
+if TYPE_CHECKING:
+    from typing import NamedTuple
 
 __all__ = [
     "ADMIN_PROGRAM",
@@ -93,15 +98,21 @@ class MessageStatus(enum.IntEnum):
     CONTINUE = 2
 
 
-class Header(NamedTuple):
-    """``virNetMessageHeader``: the six fields after the length word."""
+if TYPE_CHECKING:
 
-    prog: int
-    vers: int
-    proc: int
-    type: int
-    serial: int
-    status: int
+    class Header(NamedTuple):
+        """``virNetMessageHeader``: the six fields after the length word."""
+
+        prog: int
+        vers: int
+        proc: int
+        type: int
+        serial: int
+        status: int
+
+else:
+    Header = namedtuple("Header", "prog vers proc type serial status")
+    Header.__doc__ = "``virNetMessageHeader``: the six fields after the length word."
 
 
 # length word + header, in one go: prog/vers/serial unsigned, the rest signed.

@@ -15,11 +15,16 @@ For event procedures (server -> client ``MESSAGE`` type, listed in
 from __future__ import annotations
 
 import enum
+from collections import namedtuple
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
 
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
 from pyvirt.rpc.xdr import STRING_MAX, Packer, Unpacker, XdrError
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing slows pyvirsh start-up
+
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
 
 __all__ = [
     "EVENT_PROCEDURES",
@@ -880,24 +885,30 @@ PROC_NUMBERS: dict[str, int] = {k: v for k, v in vars(Proc).items() if not k.sta
 PROC_NAMES: dict[int, str] = {v: k for k, v in PROC_NUMBERS.items()}
 
 
-class Procedure(NamedTuple):
-    """One REMOTE_PROGRAM procedure.
+if TYPE_CHECKING:
 
-    ``api`` is libvirt's public function name (used in "read only access
-    prevents ..."); ``readonly`` is True when the procedure is allowed on a
-    read-only connection.  Some read-only procedures refuse particular flags
-    or arguments on read-only connections (``DOMAIN_GET_XML_DESC`` with
-    VIR_DOMAIN_XML_SECURE, ``DOMAIN_GET_VCPUS_FLAGS`` with VIR_DOMAIN_VCPU_GUEST,
-    ``DOMAIN_INTERFACE_ADDRESSES`` with the agent source); the daemon checks
-    those itself.
-    """
+    class Procedure(NamedTuple):
+        """One REMOTE_PROGRAM procedure.
 
-    number: int
-    name: str
-    api: str
-    args: Codec
-    ret: Codec
-    readonly: bool
+        ``api`` is libvirt's public function name (used in "read only access
+        prevents ..."); ``readonly`` is True when the procedure is allowed on a
+        read-only connection.  Some read-only procedures refuse particular flags
+        or arguments on read-only connections (``DOMAIN_GET_XML_DESC`` with
+        VIR_DOMAIN_XML_SECURE, ``DOMAIN_GET_VCPUS_FLAGS`` with VIR_DOMAIN_VCPU_GUEST,
+        ``DOMAIN_INTERFACE_ADDRESSES`` with the agent source); the daemon checks
+        those itself.
+        """
+
+        number: int
+        name: str
+        api: str
+        args: Codec
+        ret: Codec
+        readonly: bool
+
+else:
+    Procedure = namedtuple("Procedure", "number name api args ret readonly")
+    Procedure.__doc__ = "One REMOTE_PROGRAM procedure (see the type-checking definition above)."
 
 
 def _s(*fields: tuple[str, Codec]) -> Struct:

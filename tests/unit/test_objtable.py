@@ -1,0 +1,58 @@
+"""ObjectTable: the drivers' uuid-keyed object dict with a name index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from pyvirt.objtable import ObjectTable
+
+
+@dataclass
+class Obj:
+    defname: str | None
+
+    @property
+    def name(self) -> str:
+        assert self.defname is not None
+        return self.defname
+
+
+def test_set_find_delete() -> None:
+    t: ObjectTable[Obj] = ObjectTable()
+    a, b = Obj("a"), Obj("b")
+    t["u1"] = a
+    t["u2"] = b
+    assert t.find_name("a") is a and t.find_name("b") is b and t.find_name("c") is None
+    assert dict(t) == {"u1": a, "u2": b}
+    a.defname = None  # undefine drops the definition before removing the object
+    del t["u1"]
+    assert t.find_name("a") is None and list(t) == ["u2"]
+    assert t.pop("u2") is b and t.find_name("b") is None
+    assert t.pop("u2", None) is None
+    with pytest.raises(KeyError):
+        t.pop("u2")
+    with pytest.raises(KeyError):
+        del t["u2"]
+
+
+def test_replace_same_key() -> None:
+    t: ObjectTable[Obj] = ObjectTable()
+    a, a2 = Obj("a"), Obj("a")
+    t["u1"] = a
+    t["u1"] = a2
+    assert t.find_name("a") is a2
+    t["u1"] = Obj("z")
+    assert t.find_name("a") is None and t.find_name("z") is t["u1"]
+
+
+def test_stale_entry_rebuilds() -> None:
+    t: ObjectTable[Obj] = ObjectTable()
+    a = Obj("a")
+    t["u1"] = a
+    a.defname = "renamed"
+    assert t.find_name("a") is None
+    assert t.find_name("renamed") is a
+    t.clear()
+    assert t.find_name("renamed") is None and not t
