@@ -19,7 +19,7 @@ import re
 import signal
 import socket
 import uuid as uuidlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -47,7 +47,7 @@ from pyvirt.network import bridge as netdev
 from pyvirt.objtable import ObjectTable
 from pyvirt.qemu import dac, process
 from pyvirt.qemu.command import nic_driver
-from pyvirt.qemu.monitor import MonitorError, QemuMonitor
+from pyvirt.qemu.monitor import QemuMonitor
 from pyvirt.qemu.runtime import DomainRuntime, Port, tap_mac
 from pyvirt.store import Layout, ObjectStore, uuid_bytes
 
@@ -881,38 +881,22 @@ class DomainDriver:
         log.info("domain %s destroyed", ref_out["name"])
         self._emit(ref_out, Event.STOPPED, STOPPED_DESTROYED)
 
-    async def _monitor_call(self, ref: dict[str, Any], what: str) -> DomainObject:
+    async def _with_monitor(
+        self,
+        ref: dict[str, Any],
+        action: Callable[[DomainObject, DomainRuntime, QemuMonitor], Awaitable[None]],
+    ) -> None:
+        """Run ``action`` on a running domain's monitor under the domain's job lock.
+
+        Raises:
+            VirtError: not running, or the monitor command failed.
+        """
         obj = self._running(ref)
         async with self._job(obj, ref):
             rt = obj.runtime
             if rt is None or rt.monitor is None:
                 raise operation_invalid("domain is not running", ErrorDomain.QEMU)
-            try:
-                if what == "powerdown":
-                    await rt.monitor.system_powerdown()
-                elif what == "reboot":
-                    # on_reboot destroy/preserve: libvirt turns the reboot into a shutdown.
-                    rt.fake_reboot = obj.definition.on_reboot not in ("destroy", "preserve")
-                    await rt.monitor.system_powerdown()
-                elif what == "reset":
-                    await rt.monitor.system_reset()
-                elif what == "suspend":
-                    if obj.state == DomainState.PAUSED:
-                        return obj
-                    await rt.monitor.stop()
-                    obj.state, obj.reason = DomainState.PAUSED, PausedReason.USER
-                    self._save_status_quiet(obj)
-                    self._emit(obj.ref(), Event.SUSPENDED, SUSPENDED_PAUSED)
-                elif what == "resume":
-                    if obj.state != DomainState.PAUSED:
-                        raise operation_invalid("domain is not paused", ErrorDomain.QEMU)
-                    await rt.monitor.cont()
-                    obj.state, obj.reason = DomainState.RUNNING, RunningReason.UNPAUSED
-                    self._save_status_quiet(obj)
-                    self._emit(obj.ref(), Event.RESUMED, RESUMED_UNPAUSED)
-            except MonitorError:
-                raise
-        return obj
+            await action(obj, rt, rt.monitor)
 
     async def shutdown(self, ref: dict[str, Any], flags: int = 0) -> None:
         """Ask the guest to power off (ACPI power button).
@@ -920,19 +904,49 @@ class DomainDriver:
         Raises:
             VirtError: not running.
         """
-        await self._monitor_call(ref, "powerdown")
+
+        async def act(obj: DomainObject, rt: DomainRuntime, mon: QemuMonitor) -> None:
+            await mon.system_powerdown()
+
+        await self._with_monitor(ref, act)
 
     async def reboot(self, ref: dict[str, Any], flags: int = 0) -> None:
-        await self._monitor_call(ref, "reboot")
+        """Reboot through the ACPI power button, resetting instead of stopping."""
+
+        async def act(obj: DomainObject, rt: DomainRuntime, mon: QemuMonitor) -> None:
+            # on_reboot destroy/preserve: libvirt turns the reboot into a shutdown.
+            rt.fake_reboot = obj.definition.on_reboot not in ("destroy", "preserve")
+            await mon.system_powerdown()
+
+        await self._with_monitor(ref, act)
 
     async def reset(self, ref: dict[str, Any], flags: int = 0) -> None:
-        await self._monitor_call(ref, "reset")
+        async def act(obj: DomainObject, rt: DomainRuntime, mon: QemuMonitor) -> None:
+            await mon.system_reset()
+
+        await self._with_monitor(ref, act)
 
     async def suspend(self, ref: dict[str, Any]) -> None:
-        await self._monitor_call(ref, "suspend")
+        async def act(obj: DomainObject, rt: DomainRuntime, mon: QemuMonitor) -> None:
+            if obj.state == DomainState.PAUSED:
+                return
+            await mon.stop()
+            obj.state, obj.reason = DomainState.PAUSED, PausedReason.USER
+            self._save_status_quiet(obj)
+            self._emit(obj.ref(), Event.SUSPENDED, SUSPENDED_PAUSED)
+
+        await self._with_monitor(ref, act)
 
     async def resume(self, ref: dict[str, Any]) -> None:
-        await self._monitor_call(ref, "resume")
+        async def act(obj: DomainObject, rt: DomainRuntime, mon: QemuMonitor) -> None:
+            if obj.state != DomainState.PAUSED:
+                raise operation_invalid("domain is not paused", ErrorDomain.QEMU)
+            await mon.cont()
+            obj.state, obj.reason = DomainState.RUNNING, RunningReason.UNPAUSED
+            self._save_status_quiet(obj)
+            self._emit(obj.ref(), Event.RESUMED, RESUMED_UNPAUSED)
+
+        await self._with_monitor(ref, act)
 
     def console_path(self, ref: dict[str, Any], dev_name: str | None) -> str:
         """The host pty of the domain's console (or of the serial ``dev_name``).
