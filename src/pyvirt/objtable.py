@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, TypeVar
 
-__all__ = ["ObjectTable"]
+__all__ = ["ObjectTable", "passes_pair"]
 
 
 class _Named(Protocol):
@@ -76,3 +76,15 @@ class ObjectTable(dict[str, _T]):
         # do): rebuild the index from the objects.
         self._by_name = {o.name: o for o in self.values()}
         return self._by_name.get(name)
+
+
+def passes_pair(flags: int, yes: int, no: int, value: bool) -> bool:
+    """libvirt's paired list filters (ACTIVE/INACTIVE, PERSISTENT/TRANSIENT, ...).
+
+    With neither or both of ``yes``/``no`` in ``flags`` every object passes;
+    otherwise ``value`` must match the one that is set.
+    """
+    chosen = flags & (yes | no)
+    if chosen in (0, yes | no):
+        return True
+    return value if chosen == yes else not value

@@ -56,3 +56,18 @@ def test_stale_entry_rebuilds() -> None:
     assert t.find_name("renamed") is a
     t.clear()
     assert t.find_name("renamed") is None and not t
+
+
+def test_passes_pair_follows_libvirts_paired_filters() -> None:
+    from pyvirt.objtable import passes_pair
+
+    active, inactive = 1, 2
+    for value in (True, False):
+        assert passes_pair(0, active, inactive, value)
+        assert passes_pair(active | inactive, active, inactive, value)
+    assert passes_pair(active, active, inactive, True)
+    assert not passes_pair(active, active, inactive, False)
+    assert passes_pair(inactive, active, inactive, False)
+    assert not passes_pair(inactive, active, inactive, True)
+    # Other bits do not matter.
+    assert passes_pair(active | 64, active, inactive, True)

@@ -35,7 +35,7 @@ from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError, internal_error, n
 from pyvirt.jobs import job
 from pyvirt.network import firewall
 from pyvirt.network import runtime as netruntime
-from pyvirt.objtable import ObjectTable
+from pyvirt.objtable import ObjectTable, passes_pair
 from pyvirt.store import Layout, ObjectStore, uuid_bytes
 
 log = logging.getLogger(__name__)
@@ -407,26 +407,14 @@ class NetworkDriver:
         return job(obj.lock, what=what, domain=ErrorDomain.NETWORK, check=still_current)
 
     def list_all(self, flags: int) -> list[NetworkObject]:
-        result = []
-        for obj in self._objs.values():
-            if flags & (LIST_ACTIVE | LIST_INACTIVE) not in (0, LIST_ACTIVE | LIST_INACTIVE):
-                if flags & LIST_ACTIVE and not obj.active:
-                    continue
-                if flags & LIST_INACTIVE and obj.active:
-                    continue
-            if flags & (LIST_PERSISTENT | LIST_TRANSIENT) not in (0, LIST_PERSISTENT | LIST_TRANSIENT):
-                if flags & LIST_PERSISTENT and not obj.persistent:
-                    continue
-                if flags & LIST_TRANSIENT and obj.persistent:
-                    continue
-            if flags & (LIST_AUTOSTART | LIST_NO_AUTOSTART) not in (0, LIST_AUTOSTART | LIST_NO_AUTOSTART):
-                auto = self.autostart(obj)
-                if flags & LIST_AUTOSTART and not auto:
-                    continue
-                if flags & LIST_NO_AUTOSTART and auto:
-                    continue
-            result.append(obj)
-        return result
+        """The networks matching libvirt's virConnectListAllNetworks ``flags``."""
+        return [
+            obj
+            for obj in self._objs.values()
+            if passes_pair(flags, LIST_ACTIVE, LIST_INACTIVE, obj.active)
+            and passes_pair(flags, LIST_PERSISTENT, LIST_TRANSIENT, obj.persistent)
+            and passes_pair(flags, LIST_AUTOSTART, LIST_NO_AUTOSTART, self.autostart(obj))
+        ]
 
     def active_objects(self) -> list[NetworkObject]:
         return [o for o in self._objs.values() if o.active]

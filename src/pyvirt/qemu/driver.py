@@ -44,7 +44,7 @@ from pyvirt.errors import (
 )
 from pyvirt.jobs import job
 from pyvirt.network import bridge as netdev
-from pyvirt.objtable import ObjectTable
+from pyvirt.objtable import ObjectTable, passes_pair
 from pyvirt.qemu import dac, process
 from pyvirt.qemu.command import nic_driver
 from pyvirt.qemu.monitor import QemuMonitor
@@ -409,46 +409,28 @@ class DomainDriver:
         return job(obj.lock, what=what, domain=ErrorDomain.QEMU, check=still_current)
 
     def list_all(self, flags: int) -> list[DomainObject]:
-        def pair(a: int, b: int, va: bool, vb: bool) -> bool:
-            both = flags & (a | b)
-            if both in (0, a | b):
-                return True
-            return (bool(flags & a) and va) or (bool(flags & b) and vb)
-
+        """The domains matching libvirt's virConnectListAllDomains ``flags``."""
         filters = LIST_ACTIVE | LIST_INACTIVE | LIST_PERSISTENT | LIST_TRANSIENT
         filters |= LIST_AUTOSTART | LIST_NO_AUTOSTART | LIST_MANAGEDSAVE | LIST_NO_MANAGEDSAVE
         filters |= LIST_HAS_SNAPSHOT | LIST_NO_SNAPSHOT
         filters |= LIST_RUNNING | LIST_PAUSED | LIST_SHUTOFF | LIST_OTHER
         if not flags & filters:  # no filter (virsh list --all): every domain
             return list(self._objs.values())
-        want_auto = flags & (LIST_AUTOSTART | LIST_NO_AUTOSTART)
+        state_flags = flags & (LIST_RUNNING | LIST_PAUSED | LIST_SHUTOFF | LIST_OTHER)
+        by_state = {DomainState.RUNNING: LIST_RUNNING, DomainState.PAUSED: LIST_PAUSED}
+        by_state[DomainState.SHUTOFF] = LIST_SHUTOFF
         result = []
         for obj in self._objs.values():
-            auto = self.autostart(obj) if want_auto else False
-            if not pair(LIST_ACTIVE, LIST_INACTIVE, obj.active, not obj.active):
+            if not (
+                passes_pair(flags, LIST_ACTIVE, LIST_INACTIVE, obj.active)
+                and passes_pair(flags, LIST_PERSISTENT, LIST_TRANSIENT, obj.persistent)
+                and passes_pair(flags, LIST_AUTOSTART, LIST_NO_AUTOSTART, self.autostart(obj))
+                # No managed save images or snapshots exist in pyvirt.
+                and passes_pair(flags, LIST_MANAGEDSAVE, LIST_NO_MANAGEDSAVE, False)
+                and passes_pair(flags, LIST_HAS_SNAPSHOT, LIST_NO_SNAPSHOT, False)
+                and (not state_flags or state_flags & by_state.get(obj.state, LIST_OTHER))
+            ):
                 continue
-            if not pair(LIST_PERSISTENT, LIST_TRANSIENT, obj.persistent, not obj.persistent):
-                continue
-            if not pair(LIST_AUTOSTART, LIST_NO_AUTOSTART, auto, not auto):
-                continue
-            if not pair(LIST_MANAGEDSAVE, LIST_NO_MANAGEDSAVE, False, True):
-                continue
-            if not pair(LIST_HAS_SNAPSHOT, LIST_NO_SNAPSHOT, False, True):
-                continue
-            state_flags = flags & (LIST_RUNNING | LIST_PAUSED | LIST_SHUTOFF | LIST_OTHER)
-            if state_flags:
-                st = obj.state
-                ok = (
-                    (flags & LIST_RUNNING and st == DomainState.RUNNING)
-                    or (flags & LIST_PAUSED and st == DomainState.PAUSED)
-                    or (flags & LIST_SHUTOFF and st == DomainState.SHUTOFF)
-                    or (
-                        flags & LIST_OTHER
-                        and st not in (DomainState.RUNNING, DomainState.PAUSED, DomainState.SHUTOFF)
-                    )
-                )
-                if not ok:
-                    continue
             result.append(obj)
         return result
 
