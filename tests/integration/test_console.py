@@ -116,3 +116,19 @@ def test_console_needs_a_running_domain_and_a_tty(daemon: Daemon) -> None:
     got = daemon.pyvirsh("console", "off")
     assert got.rc == 1
     assert got.err == "error: The domain is not running\n"
+
+
+@pytest.mark.skipif(TMUX is None, reason="tmux is not installed")
+def test_start_with_console_attaches_at_boot(daemon: Daemon) -> None:
+    (daemon.root / "boot.xml").write_text(domain_xml(daemon, "boot", acpi=True, network=None))
+    assert daemon.pyvirsh("define", "boot.xml").rc == 0
+    session = Tmux(daemon.ns.cmd(str(PYVIRSH), "-c", daemon.uri, "start", "boot", "--console"))
+    try:
+        session.wait_for("Domain 'boot' started")
+        session.wait_for("Connected to domain 'boot'")
+        session.wait_for("GUEST-ACPI-WATCH", timeout=60)  # the guest's boot, seen live
+        session.keys("C-]")
+        _wait_gone(session, "start --console did not detach on Ctrl+]")
+    finally:
+        session.kill()
+    assert daemon.pyvirsh("destroy", "boot").rc == 0

@@ -403,7 +403,7 @@ def cmd_define(ctl: Ctl, cmd: Command) -> bool:
 
 
 def cmd_create(ctl: Ctl, cmd: Command) -> bool:
-    _unsupported(ctl, cmd, "console", "pass-fds")
+    _unsupported(ctl, cmd, "pass-fds")
     path = cmd.get("file") or ""
     xml = ctl.read_file(path)
     flags = 0
@@ -421,6 +421,8 @@ def cmd_create(ctl: Ctl, cmd: Command) -> bool:
         ctl.error(f"Failed to create domain from {path}")
         raise
     ctl.extra(f"Domain '{dom.name()}' created from {path}\n")
+    if cmd.flag("console"):
+        return run_console(ctl, dom, None, False)
     return True
 
 
@@ -455,7 +457,7 @@ def cmd_undefine(ctl: Ctl, cmd: Command) -> bool:
 
 
 def cmd_start(ctl: Ctl, cmd: Command) -> bool:
-    _unsupported(ctl, cmd, "console", "pass-fds")
+    _unsupported(ctl, cmd, "pass-fds")
     dom = _lookup_by(ctl, cmd, by_id=False, by_name=True, by_uuid=True)
     if dom.ID() != -1:
         ctl.error("Domain is already active")
@@ -479,6 +481,8 @@ def cmd_start(ctl: Ctl, cmd: Command) -> bool:
         ctl.error(f"Failed to start domain '{dom.name()}'")
         raise
     ctl.extra(f"Domain '{dom.name()}' started\n")
+    if cmd.flag("console"):
+        return run_console(ctl, dom, None, False)
     return True
 
 
@@ -651,13 +655,17 @@ ESCAPE_CHAR = 0x1D  # Ctrl+], virsh's default escape
 
 def cmd_console(ctl: Ctl, cmd: Command) -> bool:
     """Attach the terminal to the guest's serial console until Ctrl+] or the guest's end."""
+    return run_console(ctl, ctl.lookup_domain(cmd), cmd.get("devname"), cmd.flag("force"))
+
+
+def run_console(ctl: Ctl, dom: Domain, devname: str | None, force: bool) -> bool:
+    """The console session of ``console``, ``start --console`` and ``create --console``."""
     import os
     import select
     import sys
     import termios
     import tty
 
-    dom = ctl.lookup_domain(cmd)
     if dom.state()[0] != c.VIR_DOMAIN_RUNNING:
         ctl.error("The domain is not running")
         raise CommandFailed
@@ -670,8 +678,7 @@ def cmd_console(ctl: Ctl, cmd: Command) -> bool:
         raise CommandFailed
     ctl.extra(f"Connected to domain '{dom.name()}'\nEscape character is ^] (Ctrl + ])\n")
     sys.stdout.flush()
-    flags = 1 if cmd.flag("force") else 0
-    console = dom.openConsole(cmd.get("devname"), flags)
+    console = dom.openConsole(devname, 1 if force else 0)
     saved = termios.tcgetattr(stdin)
     out = sys.stdout.buffer
     try:
