@@ -14,6 +14,7 @@ target, and the directory is fsynced.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import tempfile
@@ -21,6 +22,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
 
@@ -178,6 +180,44 @@ class ObjectStore:
 
     def save_status(self, name: str, text: str) -> None:
         write_atomic(self.status_path(name), text)
+
+    def save_live(
+        self, name: str, tag: str, definition_xml: str, runtime: dict[str, Any], **attrs: str
+    ) -> None:
+        """Write the live status of ``name``: ``<TAG attrs>`` holding the live
+        definition and a ``<runtime>`` element with the runtime record as JSON.
+
+        Raises:
+            VirtError: the file cannot be written (the old one is intact).
+        """
+        from lxml import etree
+
+        root = etree.Element(tag, attrib=attrs)
+        root.append(etree.fromstring(definition_xml))
+        etree.SubElement(root, "runtime").text = json.dumps(runtime, sort_keys=True)
+        self.save_status(name, etree.tostring(root, encoding="unicode", pretty_print=True))
+
+    @staticmethod
+    def load_live(path: Path, definition_tag: str) -> tuple[str, dict[str, Any], dict[str, str]]:
+        """Read a file written by :meth:`save_live`.
+
+        Returns the live definition's XML, the runtime record and the root's
+        attributes.
+
+        Raises:
+            OSError: the file cannot be read.
+            ValueError: it is not well-formed XML (lxml's XMLSyntaxError), not
+                JSON, or lacks the definition or the runtime element.
+        """
+        from lxml import etree
+
+        root = etree.fromstring(path.read_bytes(), etree.XMLParser(resolve_entities=False, no_network=True))
+        def_elem = root.find(definition_tag)
+        rt_elem = root.find("runtime")
+        if def_elem is None or rt_elem is None:
+            raise ValueError("incomplete status file")
+        runtime = json.loads(rt_elem.text or "{}")
+        return etree.tostring(def_elem, encoding="unicode"), runtime, dict(root.attrib)
 
     def delete_status(self, name: str) -> None:
         remove(self.status_path(name))

@@ -9,6 +9,7 @@ from pyvirt.errors import ErrorNumber, VirtError
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing slows pyvirsh start-up
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from pyvirt.cli.ctl import Ctl
@@ -1095,30 +1096,27 @@ def cmd_detach_disk(ctl: Ctl, cmd: Command) -> bool:
 
 
 def cmd_attach_device(ctl: Ctl, cmd: Command) -> bool:
-    dom = ctl.lookup_domain(cmd)
-    flags, current = _modify_flags(ctl, cmd, dom)
-    path = cmd.get("file") or ""
-    xml = ctl.read_file(path)
-    try:
-        _attach(dom, xml, flags, current)
-    except VirtError:
-        ctl.error(f"Failed to attach device from {path}")
-        raise
-    ctl.extra("Device attached successfully\n")
-    return True
+    return _device_from_file(ctl, cmd, _attach, "attach", "attached")
 
 
 def cmd_detach_device(ctl: Ctl, cmd: Command) -> bool:
+    return _device_from_file(ctl, cmd, _detach, "detach", "detached")
+
+
+def _device_from_file(
+    ctl: Ctl, cmd: Command, action: Callable[[Domain, str, int, bool], None], verb: str, done: str
+) -> bool:
+    """``attach-device`` / ``detach-device FILE``: virsh's messages around ``action``."""
     dom = ctl.lookup_domain(cmd)
     flags, current = _modify_flags(ctl, cmd, dom)
     path = cmd.get("file") or ""
     xml = ctl.read_file(path)
     try:
-        _detach(dom, xml, flags, current)
+        action(dom, xml, flags, current)
     except VirtError:
-        ctl.error(f"Failed to detach device from {path}")
+        ctl.error(f"Failed to {verb} device from {path}")
         raise
-    ctl.extra("Device detached successfully\n")
+    ctl.extra(f"Device {done} successfully\n")
     return True
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import json
 import logging
 import os
 import socket
@@ -27,8 +26,6 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
-
-from lxml import etree
 
 from pyvirt.conf.network import NetworkDef, parse_network
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError, internal_error, no_network, operation_invalid
@@ -183,15 +180,9 @@ class NetworkDriver:
 
     async def _load_status(self, name: str, path: Any) -> None:
         try:
-            root = etree.fromstring(
-                path.read_bytes(), etree.XMLParser(resolve_entities=False, no_network=True)
-            )
-            net_elem = root.find("network")
-            rt_elem = root.find("runtime")
-            if net_elem is None or rt_elem is None:
-                raise ValueError("incomplete status file")
-            live = parse_network(etree.tostring(net_elem, encoding="unicode"))
-            rt = netruntime.NetworkRuntime.from_dict(json.loads(rt_elem.text or "{}"))
+            def_xml, rt_data, _attrs = self.store.load_live(path, "network")
+            live = parse_network(def_xml)
+            rt = netruntime.NetworkRuntime.from_dict(rt_data)
         except Exception as err:
             log.error("network %s: unreadable status file %s (%s); treating it as inactive", name, path, err)
             await self._cleanup_unknown_runtime(name)
@@ -630,12 +621,10 @@ class NetworkDriver:
 
     def _save_status(self, obj: NetworkObject) -> None:
         assert obj.live is not None and obj.runtime is not None
-        root = etree.Element("networkstatus")
         obj.live.set_connections(obj.connections)
-        root.append(etree.fromstring(obj.live.format(inactive=False)))
-        rt = etree.SubElement(root, "runtime")
-        rt.text = json.dumps(obj.runtime.to_dict(), sort_keys=True)
-        self.store.save_status(obj.name, etree.tostring(root, encoding="unicode", pretty_print=True))
+        self.store.save_live(
+            obj.name, "networkstatus", obj.live.format(inactive=False), obj.runtime.to_dict()
+        )
 
     def dhcp_leases(self, ref: dict[str, Any], mac: str | None) -> list[dict[str, Any]]:
         """The network's DHCP leases in ``remote_network_dhcp_lease`` form."""

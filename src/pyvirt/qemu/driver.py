@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import copy
 import enum
-import json
 import logging
 import os
 import re
@@ -285,17 +284,11 @@ class DomainDriver:
 
     async def _reattach(self, name: str, path: Any) -> None:
         try:
-            root = etree.fromstring(
-                path.read_bytes(), etree.XMLParser(resolve_entities=False, no_network=True)
-            )
-            dom_elem = root.find("domain")
-            rt_elem = root.find("runtime")
-            if dom_elem is None or rt_elem is None:
-                raise ValueError("incomplete status file")
-            live = parse_domain(etree.tostring(dom_elem, encoding="unicode"), None, keep_aliases=True)
-            rt = DomainRuntime.from_dict(json.loads(rt_elem.text or "{}"))
-            state = DomainState(int(root.get("state", "1")))
-            reason = int(root.get("reason", "0"))
+            def_xml, rt_data, attrs = self.store.load_live(path, "domain")
+            live = parse_domain(def_xml, None, keep_aliases=True)
+            rt = DomainRuntime.from_dict(rt_data)
+            state = DomainState(int(attrs.get("state", "1")))
+            reason = int(attrs.get("reason", "0"))
         except Exception as err:
             log.error("domain %s: unreadable status file %s (%s); marking it shut off", name, path, err)
             self.store.delete_status(name)
@@ -534,13 +527,15 @@ class DomainDriver:
 
     def _save_status(self, obj: DomainObject) -> None:
         assert obj.live is not None and obj.runtime is not None
-        root = etree.Element(
-            "domstatus", state=str(int(obj.state)), reason=str(int(obj.reason)), id=str(obj.id)
+        self.store.save_live(
+            obj.name,
+            "domstatus",
+            obj.live.format(inactive=False, live=obj.runtime.live_info(obj.live)),
+            obj.runtime.to_dict(),
+            state=str(int(obj.state)),
+            reason=str(int(obj.reason)),
+            id=str(obj.id),
         )
-        root.append(etree.fromstring(obj.live.format(inactive=False, live=obj.runtime.live_info(obj.live))))
-        rt = etree.SubElement(root, "runtime")
-        rt.text = json.dumps(obj.runtime.to_dict(), sort_keys=True)
-        self.store.save_status(obj.name, etree.tostring(root, encoding="unicode", pretty_print=True))
 
     def _save_status_quiet(self, obj: DomainObject) -> None:
         try:
