@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import inspect
 import logging
 import socket
 from collections.abc import Awaitable, Callable
@@ -26,7 +27,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[["Dispatcher", "ClientConnection", Any], Awaitable[Any]]
+# A handler returns the reply value; one that has to wait (a job lock, QEMU,
+# the disk) is a coroutine function and runs as its own task, the others run
+# inline as soon as their call arrives.
+Handler = Callable[["Dispatcher", "ClientConnection", Any], Any]
 _HANDLERS: dict[int, Handler] = {}
 
 # libvirt version we present ourselves as (virsh prints "Using library: libvirt 9.0.0").
@@ -77,8 +81,9 @@ class Dispatcher:
         # Console session per domain uuid: one at a time, as libvirt allows.
         self.consoles: dict[str, ConsoleStream] = {}
 
-    async def dispatch(self, client: ClientConnection, proc: int, payload: bytes) -> bytes:
-        """Run procedure ``proc`` for ``client``; return the encoded reply body.
+    def call(self, client: ClientConnection, proc: int, payload: bytes) -> bytes | Awaitable[bytes]:
+        """Run procedure ``proc`` for ``client``: the encoded reply body, or an
+        awaitable of it when the procedure has to wait.
 
         Raises:
             VirtError: the call failed; the caller sends it as an error reply.
@@ -100,11 +105,30 @@ class Dispatcher:
         args = spec.args.unpack(Unpacker(payload))
         if client.readonly:
             _check_readonly_args(proc, args)
-        log.debug("client %d: %s", client.id, spec.name)
-        result = await handler(self, client, args)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("client %d: %s", client.id, spec.name)
+        result = handler(self, client, args)
+        if inspect.isawaitable(result):
+            return _encode_later(spec.ret, result)
         packer = Packer()
         spec.ret.pack(packer, result)
         return packer.get_buffer()
+
+    async def dispatch(self, client: ClientConnection, proc: int, payload: bytes) -> bytes:
+        """:meth:`call`, awaited to the end.
+
+        Raises:
+            VirtError: the call failed.
+            XdrError: the arguments could not be decoded.
+        """
+        body = self.call(client, proc, payload)
+        return body if isinstance(body, bytes) else await body
+
+
+async def _encode_later(codec: Any, result: Awaitable[Any]) -> bytes:
+    packer = Packer()
+    codec.pack(packer, await result)
+    return packer.get_buffer()
 
 
 VIR_DOMAIN_XML_SECURE = 1
@@ -133,19 +157,19 @@ def _check_readonly_args(proc: int, args: Any) -> None:
 
 
 @handles(Proc.AUTH_LIST)
-async def _auth_list(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _auth_list(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"types": [REMOTE_AUTH_NONE]}
 
 
 @handles(Proc.CONNECT_SUPPORTS_FEATURE)
-async def _supports_feature(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _supports_feature(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     if a["feature"] == FEATURE_PROGRAM_KEEPALIVE:
         c.start_keepalive()
     return {"supported": 1 if a["feature"] in _FEATURES else 0}
 
 
 @handles(Proc.CONNECT_OPEN)
-async def _open(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _open(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     if c.opened:
         raise VirtError(ErrorNumber.INTERNAL_ERROR, ErrorDomain.RPC, "connection already open")
     name = a["name"]
@@ -163,69 +187,69 @@ async def _open(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
 
 
 @handles(Proc.CONNECT_CLOSE)
-async def _close(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _close(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return None
 
 
 @handles(Proc.CONNECT_REGISTER_CLOSE_CALLBACK)
-async def _reg_close(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _reg_close(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     c.close_callback = True
     return None
 
 
 @handles(Proc.CONNECT_UNREGISTER_CLOSE_CALLBACK)
-async def _unreg_close(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _unreg_close(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     c.close_callback = False
     return None
 
 
 @handles(Proc.CONNECT_GET_TYPE)
-async def _get_type(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _get_type(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"type": "QEMU"}
 
 
 @handles(Proc.CONNECT_GET_VERSION)
-async def _get_version(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _get_version(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"hv_ver": d.domains.caps.qemu_version}
 
 
 @handles(Proc.CONNECT_GET_LIB_VERSION)
-async def _get_lib_version(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _get_lib_version(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"lib_ver": LIB_VERSION}
 
 
 @handles(Proc.CONNECT_GET_HOSTNAME)
-async def _get_hostname(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _get_hostname(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"hostname": socket.gethostname()}
 
 
 @handles(Proc.CONNECT_GET_URI)
-async def _get_uri(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _get_uri(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"uri": "qemu:///system"}
 
 
 @handles(Proc.CONNECT_IS_SECURE)
-async def _is_secure(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _is_secure(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"secure": 1}  # a local unix socket
 
 
 @handles(Proc.CONNECT_GET_CAPABILITIES)
-async def _get_capabilities(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _get_capabilities(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"capabilities": d.domains.caps.format()}
 
 
 @handles(Proc.CONNECT_GET_MAX_VCPUS)
-async def _get_max_vcpus(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _get_max_vcpus(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"max_vcpus": 255}
 
 
 @handles(Proc.NODE_GET_INFO)
-async def _node_info(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _node_info(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return dataclasses.asdict(d.domains.caps.node_info)
 
 
 @handles(Proc.NODE_GET_SECURITY_MODEL)
-async def _security_model(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _security_model(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     # The codec sends the trailing NUL that libvirtd counts.
     return {"model": "none", "doi": "0"}
 
@@ -234,33 +258,33 @@ async def _security_model(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
 
 
 @handles(Proc.CONNECT_LIST_ALL_DOMAINS)
-async def _list_all_domains(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _list_all_domains(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     objs = d.domains.list_all(a["flags"])
     return {"domains": [o.ref() for o in objs] if a["need_results"] else [], "ret": len(objs)}
 
 
 @handles(Proc.CONNECT_NUM_OF_DOMAINS)
-async def _num_domains(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _num_domains(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"num": len(d.domains.list_all(1))}
 
 
 @handles(Proc.CONNECT_LIST_DOMAINS)
-async def _list_domains(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _list_domains(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"ids": sorted(o.id for o in d.domains.list_all(1))[: a["maxids"]]}
 
 
 @handles(Proc.CONNECT_NUM_OF_DEFINED_DOMAINS)
-async def _num_defined_domains(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _num_defined_domains(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"num": len(d.domains.list_all(2))}
 
 
 @handles(Proc.CONNECT_LIST_DEFINED_DOMAINS)
-async def _list_defined_domains(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _list_defined_domains(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"names": sorted(o.name for o in d.domains.list_all(2))[: a["maxnames"]]}
 
 
 @handles(Proc.CONNECT_GET_ALL_DOMAIN_STATS)
-async def _all_domain_stats(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _all_domain_stats(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     if a["doms"]:
         objs = [d.domains.get(ref) for ref in a["doms"]]
     else:
@@ -278,53 +302,53 @@ async def _all_domain_stats(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
 
 
 @handles(Proc.DOMAIN_LOOKUP_BY_NAME)
-async def _dom_by_name(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _dom_by_name(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"dom": d.domains.lookup_by_name(a["name"]).ref()}
 
 
 @handles(Proc.DOMAIN_LOOKUP_BY_UUID)
-async def _dom_by_uuid(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _dom_by_uuid(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"dom": d.domains.lookup_by_uuid(a["uuid"]).ref()}
 
 
 @handles(Proc.DOMAIN_LOOKUP_BY_ID)
-async def _dom_by_id(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _dom_by_id(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"dom": d.domains.lookup_by_id(a["id"]).ref()}
 
 
 @handles(Proc.DOMAIN_GET_INFO)
-async def _dom_info(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _dom_info(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return d.domains.info(a["dom"])
 
 
 @handles(Proc.DOMAIN_GET_STATE)
-async def _dom_state(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _dom_state(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     state, reason = d.domains.state(a["dom"])
     return {"state": state, "reason": reason}
 
 
 @handles(Proc.DOMAIN_GET_OS_TYPE)
-async def _dom_os_type(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _dom_os_type(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"type": d.domains.get(a["dom"]).definition.os_type}
 
 
 @handles(Proc.DOMAIN_GET_MAX_MEMORY)
-async def _dom_max_memory(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _dom_max_memory(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"memory": d.domains.get(a["dom"]).definition.memory_kib}
 
 
 @handles(Proc.DOMAIN_IS_ACTIVE)
-async def _dom_is_active(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _dom_is_active(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"active": int(d.domains.get(a["dom"]).active)}
 
 
 @handles(Proc.DOMAIN_IS_PERSISTENT)
-async def _dom_is_persistent(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _dom_is_persistent(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"persistent": int(d.domains.get(a["dom"]).persistent)}
 
 
 @handles(Proc.DOMAIN_GET_AUTOSTART)
-async def _dom_get_autostart(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _dom_get_autostart(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"autostart": int(d.domains.autostart(d.domains.get(a["dom"])))}
 
 
@@ -335,31 +359,31 @@ async def _dom_set_autostart(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
 
 
 @handles(Proc.DOMAIN_HAS_MANAGED_SAVE_IMAGE)
-async def _dom_managed_save(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _dom_managed_save(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     d.domains.get(a["dom"])
     return {"result": 0}
 
 
 @handles(Proc.DOMAIN_SNAPSHOT_NUM)
-async def _dom_snapshot_num(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _dom_snapshot_num(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     d.domains.get(a["dom"])
     return {"num": 0}
 
 
 @handles(Proc.DOMAIN_GET_SECURITY_LABEL)
-async def _dom_security_label(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _dom_security_label(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     d.domains.get(a["dom"])
     return {"label": "", "enforcing": 0}
 
 
 @handles(Proc.DOMAIN_GET_MESSAGES)
-async def _dom_messages(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _dom_messages(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     d.domains.get(a["dom"])
     return {"msgs": []}
 
 
 @handles(Proc.DOMAIN_GET_XML_DESC)
-async def _dom_xml(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _dom_xml(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"xml": d.domains.xml_desc(a["dom"], a["flags"])}
 
 
@@ -480,12 +504,12 @@ async def _dom_detach_device_flags(d: Dispatcher, c: ClientConnection, a: Any) -
 
 
 @handles(Proc.DOMAIN_INTERFACE_ADDRESSES)
-async def _dom_ifaddrs(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _dom_ifaddrs(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"ifaces": d.domains.interface_addresses(a["dom"], a["source"])}
 
 
 @handles(Proc.DOMAIN_OPEN_CONSOLE)
-async def _dom_open_console(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _dom_open_console(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     obj = d.domains.get(a["dom"])
     path = d.domains.console_path(a["dom"], a["dev_name"])
     current = d.consoles.get(obj.uuid)
@@ -519,7 +543,7 @@ async def _dom_open_console(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
 
 
 @handles(Proc.CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY)
-async def _dom_event_register(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _dom_event_register(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     dom = a["dom"]
     uuid = None
     if dom is not None:
@@ -528,7 +552,7 @@ async def _dom_event_register(d: Dispatcher, c: ClientConnection, a: Any) -> Any
 
 
 @handles(Proc.CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY)
-async def _dom_event_deregister(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _dom_event_deregister(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     if not d.daemon.events.deregister_domain(c, a["callbackID"]):
         raise VirtError(
             ErrorNumber.RPC, ErrorDomain.RPC, f"domain event callback {a['callbackID']} not registered"
@@ -537,20 +561,20 @@ async def _dom_event_deregister(d: Dispatcher, c: ClientConnection, a: Any) -> A
 
 
 @handles(Proc.CONNECT_DOMAIN_EVENT_REGISTER_ANY)
-async def _dom_event_register_legacy(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _dom_event_register_legacy(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     d.daemon.events.register_domain(c, a["eventID"], None, legacy=True)
     return None
 
 
 @handles(Proc.CONNECT_DOMAIN_EVENT_DEREGISTER_ANY)
-async def _dom_event_deregister_legacy(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _dom_event_deregister_legacy(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     if not d.daemon.events.deregister_domain_legacy(c, a["eventID"]):
         raise VirtError(ErrorNumber.RPC, ErrorDomain.RPC, f"domain event {a['eventID']} not registered")
     return None
 
 
 @handles(Proc.CONNECT_NETWORK_EVENT_REGISTER_ANY)
-async def _net_event_register(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _net_event_register(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     net = a["net"]
     uuid = None
     if net is not None:
@@ -559,7 +583,7 @@ async def _net_event_register(d: Dispatcher, c: ClientConnection, a: Any) -> Any
 
 
 @handles(Proc.CONNECT_NETWORK_EVENT_DEREGISTER_ANY)
-async def _net_event_deregister(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _net_event_deregister(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     if not d.daemon.events.deregister_network(c, a["callbackID"]):
         raise VirtError(
             ErrorNumber.RPC, ErrorDomain.RPC, f"network event callback {a['callbackID']} not registered"
@@ -571,38 +595,38 @@ async def _net_event_deregister(d: Dispatcher, c: ClientConnection, a: Any) -> A
 
 
 @handles(Proc.CONNECT_LIST_ALL_NETWORKS)
-async def _list_all_networks(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _list_all_networks(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     objs = d.networks.list_all(a["flags"])
     return {"nets": [o.ref() for o in objs] if a["need_results"] else [], "ret": len(objs)}
 
 
 @handles(Proc.CONNECT_NUM_OF_NETWORKS)
-async def _num_networks(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _num_networks(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"num": len(d.networks.list_all(2))}
 
 
 @handles(Proc.CONNECT_LIST_NETWORKS)
-async def _list_networks(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _list_networks(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"names": sorted(o.name for o in d.networks.list_all(2))[: a["maxnames"]]}
 
 
 @handles(Proc.CONNECT_NUM_OF_DEFINED_NETWORKS)
-async def _num_defined_networks(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _num_defined_networks(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"num": len(d.networks.list_all(1))}
 
 
 @handles(Proc.CONNECT_LIST_DEFINED_NETWORKS)
-async def _list_defined_networks(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _list_defined_networks(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"names": sorted(o.name for o in d.networks.list_all(1))[: a["maxnames"]]}
 
 
 @handles(Proc.NETWORK_LOOKUP_BY_NAME)
-async def _net_by_name(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _net_by_name(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"net": d.networks.lookup_by_name(a["name"]).ref()}
 
 
 @handles(Proc.NETWORK_LOOKUP_BY_UUID)
-async def _net_by_uuid(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _net_by_uuid(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"net": d.networks.lookup_by_uuid(a["uuid"]).ref()}
 
 
@@ -645,12 +669,12 @@ async def _net_destroy(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
 
 
 @handles(Proc.NETWORK_GET_XML_DESC)
-async def _net_xml(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _net_xml(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"xml": d.networks.xml_desc(a["net"], a["flags"])}
 
 
 @handles(Proc.NETWORK_GET_AUTOSTART)
-async def _net_get_autostart(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _net_get_autostart(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"autostart": int(d.networks.autostart(d.networks.get(a["net"])))}
 
 
@@ -661,17 +685,17 @@ async def _net_set_autostart(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
 
 
 @handles(Proc.NETWORK_IS_ACTIVE)
-async def _net_is_active(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _net_is_active(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"active": int(d.networks.get(a["net"]).active)}
 
 
 @handles(Proc.NETWORK_IS_PERSISTENT)
-async def _net_is_persistent(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _net_is_persistent(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"persistent": int(d.networks.get(a["net"]).persistent)}
 
 
 @handles(Proc.NETWORK_GET_BRIDGE_NAME)
-async def _net_bridge(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _net_bridge(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     return {"name": d.networks.bridge_name(a["net"])}
 
 
@@ -682,6 +706,6 @@ async def _net_update(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
 
 
 @handles(Proc.NETWORK_GET_DHCP_LEASES)
-async def _net_leases(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+def _net_leases(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
     leases = d.networks.dhcp_leases(a["net"], a["mac"])
     return {"leases": leases if a["need_results"] else [], "ret": len(leases)}

@@ -7,7 +7,6 @@ sends one MESSAGE per matching registration, as libvirtd does.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 from dataclasses import dataclass
@@ -48,7 +47,6 @@ class EventBus:
         self._ids = itertools.count(1)
         self._domain: dict[int, Registration] = {}
         self._network: dict[int, Registration] = {}
-        self._pending: set[asyncio.Task[None]] = set()
 
     def register_domain(
         self, client: ClientConnection, event_id: int, uuid: bytes | None, *, legacy: bool = False
@@ -142,10 +140,4 @@ class EventBus:
             )
 
     def _send(self, client: ClientConnection, proc: int, body: dict[str, Any]) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        task = loop.create_task(client.send_event(proc, body))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        client.send_event(proc, body)

@@ -1,16 +1,19 @@
-"""The daemon: sockets, one task per client, calls dispatched concurrently.
+"""The daemon: sockets, one protocol object per client, calls dispatched concurrently.
 
-Each client connection reads frames in a loop.  Keepalive PINGs are answered
-inline; every CALL becomes its own task (as libvirtd's worker pool would run
-it), bounded per client, and replies are written under a lock so frames never
-interleave.  A client that breaks the framing rules is disconnected; nothing it
-sends can stop the daemon serving others.
+Each client connection cuts frames out of the bytes as they arrive.
+Keepalive PINGs and calls that need not wait (lookups, lists, state) are
+answered at once; a call that waits (a job lock, QEMU, the disk) becomes its
+own task, as libvirtd's worker pool would run it, bounded per client.  Replies
+are written whole, so frames never interleave.  A client that breaks the
+framing rules is disconnected; nothing it sends can stop the daemon serving
+others.
 
-Memory stays bounded whatever clients send: a frame's body is read only as its
-bytes arrive (announcing 16 MiB and sending nothing costs nothing), each client
-has at most ``MAX_CLIENT_REQUESTS`` calls in flight, and frames above
+Memory stays bounded whatever clients send: a frame's body is buffered only
+as its bytes arrive (announcing 16 MiB and sending nothing costs nothing),
+each client has at most ``MAX_CLIENT_REQUESTS`` waiting calls, frames above
 ``BIG_FRAME`` bytes are admitted ``MAX_BIG_FRAMES`` at a time daemon-wide (a
-client sending one waits, others' small calls do not).
+client sending one waits, others' small calls do not), and a client that does
+not read its replies is not read from until it does.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ import os
 import socket
 import struct
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pyvirt.daemon.dispatch import Dispatcher, call_serial
 from pyvirt.daemon.events import EventBus
 from pyvirt.daemon.streams import ConsoleStream
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
@@ -32,7 +37,7 @@ from pyvirt.network.driver import NetworkDriver
 from pyvirt.qemu.driver import DomainDriver
 from pyvirt.rpc import protocol, remote
 from pyvirt.rpc.protocol import Header, MessageStatus, MessageType
-from pyvirt.rpc.xdr import Packer, Unpacker, XdrError
+from pyvirt.rpc.xdr import Packer, XdrError
 from pyvirt.store import Layout
 
 log = logging.getLogger(__name__)
@@ -47,8 +52,8 @@ MAX_CLIENT_REQUESTS = 5
 # slots from the moment their body is read until their call has been answered.
 BIG_FRAME = 1024 * 1024
 MAX_BIG_FRAMES = 4
-# Events queued for a client that does not read before it is dropped.
-MAX_PENDING_EVENTS = 1024
+# Bytes of unsent messages at which a client that does not read its events is dropped.
+MAX_EVENT_BACKLOG = 4 * 1024 * 1024
 _LEN = struct.Struct(">I")
 
 _client_ids = itertools.count(1)
@@ -80,9 +85,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._servers: list[asyncio.base_events.Server] = []
         self.clients: set[ClientConnection] = set()
-        self.big_frames = asyncio.Semaphore(MAX_BIG_FRAMES)
-        from pyvirt.daemon.dispatch import Dispatcher
-
+        self.big_frames = FrameSlots(MAX_BIG_FRAMES)
         self.dispatcher = Dispatcher(self)
 
     def request_stop(self) -> None:
@@ -113,29 +116,16 @@ class Daemon:
             # in which the read-write socket is reachable by others.
             old = os.umask(0o777 & ~mode)
             try:
-                # A small reader limit: the transport stops reading ahead at twice
-                # this, so a flooding client is held back by the kernel's buffers.
-                server = await asyncio.start_unix_server(
-                    self._client_factory(readonly), path=str(path), limit=protocol.MESSAGE_INITIAL
+                server = await asyncio.get_running_loop().create_unix_server(
+                    self._client_factory(readonly), path=str(path)
                 )
             finally:
                 os.umask(old)
             os.chmod(path, mode)
             self._servers.append(server)
 
-    def _client_factory(
-        self, readonly: bool
-    ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            client = ClientConnection(self, reader, writer, readonly=readonly)
-            self.clients.add(client)
-            try:
-                await client.serve()
-            finally:
-                self.clients.discard(client)
-                self.events.drop_client(client)
-
-        return handle
+    def _client_factory(self, readonly: bool) -> Callable[[], ClientConnection]:
+        return lambda: ClientConnection(self, readonly=readonly)
 
     async def shutdown(self) -> None:
         for server in self._servers:
@@ -153,31 +143,62 @@ class Daemon:
         await self.networks.close()
 
 
-class ClientConnection:
-    """One connected client: its open state, read-only flag, events and writer."""
+class FrameSlots:
+    """Daemon-wide admission of big frames: ``size`` at a time, the rest wait in order."""
 
-    def __init__(
-        self,
-        daemon: Daemon,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        *,
-        readonly: bool,
-    ) -> None:
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._waiting: deque[Callable[[], None]] = deque()
+
+    def try_acquire(self, wake: Callable[[], None]) -> bool:
+        """Take a slot now, or queue ``wake`` to be called once one is given to the caller."""
+        if self.free > 0:
+            self.free -= 1
+            return True
+        self._waiting.append(wake)
+        return False
+
+    def cancel(self, wake: Callable[[], None]) -> None:
+        """Stop waiting (the connection went away)."""
+        try:
+            self._waiting.remove(wake)
+        except ValueError:
+            pass
+
+    def release(self) -> None:
+        if self._waiting:
+            self._waiting.popleft()()  # the slot passes straight to the next waiter
+        else:
+            self.free += 1
+
+
+class ClientConnection(asyncio.Protocol):
+    """One connected client: its open state, read-only flag, events and transport.
+
+    Frames are cut out of the byte stream as data arrives.  A call whose
+    handler does not wait is answered right there; one that waits becomes a
+    task.  Reading pauses while the client has ``MAX_CLIENT_REQUESTS`` such
+    tasks in flight, while its big frame waits for a slot, and while the
+    client does not read what we write.
+    """
+
+    def __init__(self, daemon: Daemon, *, readonly: bool) -> None:
         self.id = next(_client_ids)
         self.daemon = daemon
-        self.reader = reader
-        self.writer = writer
         self.socket_readonly = readonly
         self.readonly = readonly
         self.opened = False
-        self.peer_uid = _peer_uid(writer)
-        self._write_lock = asyncio.Lock()
-        self._slots = asyncio.Semaphore(MAX_CLIENT_REQUESTS)
+        self.peer_uid: int | None = None
+        self.close_callback = False
+        self.transport: asyncio.Transport | None = None
+        self._buf = bytearray()
+        self._body_size = 0  # of the frame being received; 0 while waiting for a length word
+        self._holds_big = False  # that frame holds one of the daemon's big-frame slots
+        self._paused_by: set[str] = set()
+        self._reading_paused = False
+        self._writing_paused = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
-        self._events_pending = 0
-        self.close_callback = False
         self._last_rx = time.monotonic()
         self._keepalive: asyncio.Task[None] | None = None
         # Open data streams (console) by call serial; started once their reply is out.
@@ -187,78 +208,146 @@ class ClientConnection:
     def __hash__(self) -> int:
         return self.id
 
-    async def serve(self) -> None:
+    # -- transport callbacks -------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.peer_uid = _peer_uid(transport)
+        self.daemon.clients.add(self)
         log.debug("client %d connected (uid %s, %s)", self.id, self.peer_uid, "ro" if self.readonly else "rw")
-        try:
-            while not self._closing:
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._holds_big:
+            self._holds_big = False
+            self.daemon.big_frames.release()
+        self.daemon.big_frames.cancel(self._big_slot_given)
+        self._buf = bytearray()
+        self.daemon.clients.discard(self)
+        self.daemon.events.drop_client(self)
+        log.debug("client %d disconnected", self.id)
+
+    def data_received(self, data: bytes) -> None:
+        if self._closing:
+            return
+        self._last_rx = time.monotonic()
+        self._buf += data
+        self._process()
+
+    def eof_received(self) -> bool:
+        return False  # close our side too
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+        self._pause("write")
+        for stream in self.streams.values():
+            stream.pause_output()
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        for stream in list(self.streams.values()):
+            stream.resume_output()
+        self._resume("write")
+
+    # -- reading -------------------------------------------------------------
+
+    def _pause(self, reason: str) -> None:
+        self._paused_by.add(reason)
+        if not self._reading_paused and self.transport is not None and not self._closing:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _resume(self, reason: str) -> None:
+        self._paused_by.discard(reason)
+        if self._paused_by or self._closing:
+            return
+        if self._reading_paused and self.transport is not None:
+            self._reading_paused = False
+            self.transport.resume_reading()
+        self._process()  # frames that arrived before the pause
+
+    def _big_slot_given(self) -> None:
+        self._holds_big = True
+        self._resume("big-frame")
+
+    def _process(self) -> None:
+        """Handle every complete frame in the buffer, unless something paused us."""
+        buf = self._buf
+        while not self._paused_by and not self._closing:
+            if not self._body_size:
+                if len(buf) < protocol.LEN_MAX:
+                    return
                 try:
-                    header, payload, big = await self._read_frame()
-                except (EOFError, asyncio.IncompleteReadError, ConnectionError):
-                    break
+                    size = protocol.check_length(_LEN.unpack_from(buf)[0])
                 except protocol.ProtocolError as err:
                     log.warning("client %d: %s; disconnecting", self.id, err)
-                    break
-                self._last_rx = time.monotonic()
-                handed_off = False
-                try:
-                    handed_off = await self._handle(header, payload, big)
-                except Exception:
-                    log.exception("client %d: cannot handle message; disconnecting", self.id)
-                    break
-                finally:
-                    if big and not handed_off:
-                        self.daemon.big_frames.release()
-        finally:
-            for task in list(self._tasks):
-                task.cancel()
-            self.close()
-            log.debug("client %d disconnected", self.id)
+                    self.close()
+                    return
+                del buf[: protocol.LEN_MAX]
+                self._body_size = size
+                if size > BIG_FRAME and not self._holds_big:
+                    if self.daemon.big_frames.try_acquire(self._big_slot_given):
+                        self._holds_big = True
+                    else:
+                        self._pause("big-frame")
+                        return
+            size = self._body_size
+            if len(buf) < size:
+                return
+            header = protocol.unpack_header(buf)
+            payload = bytes(memoryview(buf)[protocol.HEADER_MAX : size])
+            del buf[:size]
+            self._body_size = 0
+            big, self._holds_big = self._holds_big, False
+            try:
+                self._handle(header, payload, big)
+            except Exception:
+                log.exception("client %d: cannot handle message; disconnecting", self.id)
+                if big:
+                    self.daemon.big_frames.release()
+                self.close()
+                return
 
-    async def _read_frame(self) -> tuple[Header, bytes, bool]:
-        """Read one frame; return its header, payload and whether it holds a big-frame slot.
-
-        The length word is checked before anything else is read, and the body
-        is read as it arrives.
-
-        Raises:
-            EOFError: the client closed the connection between frames.
-            asyncio.IncompleteReadError: it closed in the middle of one.
-            ProtocolError: the length word is below 28 or above the 16 MiB limit.
-        """
-        try:
-            word = await self.reader.readexactly(protocol.LEN_MAX)
-        except asyncio.IncompleteReadError as err:
-            if not err.partial:
-                raise EOFError("connection closed by peer") from err
-            raise
-        size = protocol.check_length(_LEN.unpack(word)[0])
-        big = size > BIG_FRAME
-        if big:
-            await self.daemon.big_frames.acquire()
-        try:
-            body = await self.reader.readexactly(size)
-        except BaseException:
+    def _handle(self, header: Header, payload: bytes, big: bool) -> None:
+        """Act on one frame; ``big``: it holds a big-frame slot, to give back once answered."""
+        if header.type != MessageType.CALL or header.prog != protocol.REMOTE_PROGRAM:
             if big:
                 self.daemon.big_frames.release()
-            raise
-        return protocol.unpack_header(body), body[protocol.HEADER_MAX :], big
+            self._handle_other(header, payload)
+            return
+        if header.vers != protocol.REMOTE_PROTOCOL_VERSION:
+            err = VirtError(
+                ErrorNumber.RPC, ErrorDomain.RPC, f"cannot find program {header.prog} version {header.vers}"
+            )
+        elif header.status != MessageStatus.OK:
+            err = VirtError(ErrorNumber.RPC, ErrorDomain.RPC, "Unexpected message status")
+        else:
+            call_serial.set(header.serial)
+            try:
+                body = self.daemon.dispatcher.call(self, header.proc, payload)
+            except Exception as exc:
+                err = self._call_error(header, exc)
+            else:
+                if isinstance(body, bytes):
+                    if big:
+                        self.daemon.big_frames.release()
+                    self._reply(header, body)
+                else:
+                    self._start_call(header, body, big)
+                return
+        if big:
+            self.daemon.big_frames.release()
+        self.reply_error(header, err)
 
-    async def _handle(self, header: Header, payload: bytes, big: bool = False) -> bool:
-        """Act on one frame; return True when a call task took over its big-frame slot."""
+    def _handle_other(self, header: Header, payload: bytes) -> None:
+        """Keepalive, stream data, and messages a client must not send."""
         if header.prog == protocol.KEEPALIVE_PROGRAM:
             if header.proc == protocol.KEEPALIVE_PING and header.type == MessageType.MESSAGE:
-                await self.send(
-                    Header(
-                        protocol.KEEPALIVE_PROGRAM,
-                        protocol.KEEPALIVE_PROTOCOL_VERSION,
-                        protocol.KEEPALIVE_PONG,
-                        MessageType.MESSAGE,
-                        0,
-                        MessageStatus.OK,
-                    ),
-                    b"",
-                )
-            return False
+                self.send(_KEEPALIVE_PONG, b"")
+            return
         if header.type == MessageType.STREAM:
             stream = self.streams.get(header.serial)
             if stream is not None:
@@ -266,123 +355,107 @@ class ClientConnection:
             else:
                 # Data can still arrive for a stream we closed: drop it, as libvirtd does.
                 log.debug("client %d: ignoring stream data for serial %d", self.id, header.serial)
-            return False
+            return
         if header.type != MessageType.CALL:
             # Replies and events travel server -> client only; calls with fds are
             # not supported.  libvirtd's answer (virNetServerProgramDispatch).
             log.debug("client %d: unexpected message type %d", self.id, header.type)
-            await self.reply_error(
-                header, VirtError(ErrorNumber.RPC, ErrorDomain.RPC, f"Unexpected message type {header.type}")
+            err = VirtError(ErrorNumber.RPC, ErrorDomain.RPC, f"Unexpected message type {header.type}")
+        else:
+            err = VirtError(
+                ErrorNumber.RPC, ErrorDomain.RPC, f"cannot find program {header.prog} version {header.vers}"
             )
-            return False
-        if header.prog != protocol.REMOTE_PROGRAM or header.vers != protocol.REMOTE_PROTOCOL_VERSION:
-            await self.reply_error(
-                header,
-                VirtError(
-                    ErrorNumber.RPC,
-                    ErrorDomain.RPC,
-                    f"cannot find program {header.prog} version {header.vers}",
-                ),
-            )
-            return False
-        if header.status != MessageStatus.OK:
-            await self.reply_error(
-                header, VirtError(ErrorNumber.RPC, ErrorDomain.RPC, "Unexpected message status")
-            )
-            return False
-        await self._slots.acquire()
-        task = asyncio.create_task(self._run_call(header, payload))
+        self.reply_error(header, err)
+
+    # -- calls that wait -----------------------------------------------------
+
+    def _start_call(self, header: Header, body: Awaitable[bytes], big: bool) -> None:
+        task = asyncio.get_running_loop().create_task(self._finish_call(header, body, big))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        if big:
-            task.add_done_callback(lambda _t: self.daemon.big_frames.release())
-        return True
+        task.add_done_callback(self._call_done)
+        if len(self._tasks) >= MAX_CLIENT_REQUESTS:
+            self._pause("calls")
 
-    async def _run_call(self, header: Header, payload: bytes) -> None:
-        from pyvirt.daemon.dispatch import call_serial
+    def _call_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if len(self._tasks) < MAX_CLIENT_REQUESTS and "calls" in self._paused_by:
+            self._resume("calls")
 
-        call_serial.set(header.serial)
+    async def _finish_call(self, header: Header, body: Awaitable[bytes], big: bool) -> None:
         try:
             try:
-                body = await self.daemon.dispatcher.dispatch(self, header.proc, payload)
-            except VirtError as err:
-                await self.reply_error(header, err)
-                return
-            except XdrError as err:
-                await self.reply_error(
-                    header,
-                    VirtError(ErrorNumber.RPC, ErrorDomain.RPC, f"Unable to decode message payload: {err}"),
-                )
-                return
+                reply = await body
             except asyncio.CancelledError:
                 raise
-            except Exception as err:  # a bug must not kill the connection
-                log.exception("client %d: procedure %d failed", self.id, header.proc)
-                await self.reply_error(
-                    header,
-                    VirtError(ErrorNumber.INTERNAL_ERROR, ErrorDomain.RPC, f"unexpected failure: {err}"),
-                )
+            except Exception as exc:
+                self.reply_error(header, self._call_error(header, exc))
                 return
-            await self.send(header._replace(type=MessageType.REPLY, status=MessageStatus.OK), body)
-            stream = self.pending_streams.pop(header.serial, None)
-            if stream is not None:
-                self.streams[header.serial] = stream
-                stream.start()
-            if header.proc == remote.Proc.CONNECT_CLOSE:
-                self.close()
         finally:
-            self._slots.release()
+            if big:
+                self.daemon.big_frames.release()
+        self._reply(header, reply)
 
-    async def reply_error(self, header: Header, err: VirtError) -> None:
-        log.debug("client %d: proc %d error: %s", self.id, header.proc, err.message)
-        await self.send(
-            header._replace(type=MessageType.REPLY, status=MessageStatus.ERROR),
-            remote.encode_error(err),
-        )
+    def _call_error(self, header: Header, exc: Exception) -> VirtError:
+        """The error reply for a call that raised ``exc``."""
+        if isinstance(exc, VirtError):
+            return exc
+        if isinstance(exc, XdrError):
+            return VirtError(ErrorNumber.RPC, ErrorDomain.RPC, f"Unable to decode message payload: {exc}")
+        # A bug must not kill the connection.
+        log.error("client %d: procedure %d failed: %s", self.id, header.proc, exc)
+        log.debug("traceback", exc_info=exc)
+        return VirtError(ErrorNumber.INTERNAL_ERROR, ErrorDomain.RPC, f"unexpected failure: {exc}")
 
-    async def send(self, header: Header, body: bytes) -> None:
-        if self._closing:
+    # -- writing -------------------------------------------------------------
+
+    def _reply(self, header: Header, body: bytes) -> None:
+        try:
+            self.send(header._replace(type=MessageType.REPLY, status=MessageStatus.OK), body)
+        except protocol.ProtocolError as err:
+            self.reply_error(header, VirtError(ErrorNumber.RPC, ErrorDomain.RPC, str(err)))
             return
-        data = protocol.pack_message(header, body)
-        async with self._write_lock:
-            if self._closing:  # closed while we waited for our turn
-                return
-            try:
-                self.writer.write(data)
-                await self.writer.drain()
-            except (ConnectionError, RuntimeError):
-                self.close()
+        stream = self.pending_streams.pop(header.serial, None)
+        if stream is not None:
+            self.streams[header.serial] = stream
+            stream.start()
+            if self._writing_paused:
+                stream.pause_output()
+        if header.proc == remote.Proc.CONNECT_CLOSE:
+            self.close()
 
-    async def send_event(self, proc: int, value: dict[str, Any]) -> None:
+    def reply_error(self, header: Header, err: VirtError) -> None:
+        log.debug("client %d: proc %d error: %s", self.id, header.proc, err.message)
+        error = header._replace(type=MessageType.REPLY, status=MessageStatus.ERROR)
+        self.send(error, remote.encode_error(err))
+
+    def send(self, header: Header, body: bytes) -> None:
+        """Queue one message for the client; whole messages, so frames never interleave.
+
+        Raises:
+            ProtocolError: ``body`` is larger than a message may be.
+        """
+        if self._closing or self.transport is None:
+            return
+        self.transport.write(protocol.pack_message(header, body))
+
+    def send_event(self, proc: int, value: dict[str, Any]) -> None:
         """Send an asynchronous event message (type MESSAGE, serial 0).
 
         A client that stops reading while events pile up is disconnected
-        (more than ``MAX_PENDING_EVENTS`` undelivered), so it cannot make the
+        (more than ``MAX_EVENT_BACKLOG`` bytes unsent), so it cannot make the
         daemon hoard memory.
         """
-        if self._closing:
+        if self._closing or self.transport is None:
             return
-        if self._events_pending >= MAX_PENDING_EVENTS:
-            log.warning("client %d: %d events undelivered; disconnecting it", self.id, self._events_pending)
+        if self.transport.get_write_buffer_size() > MAX_EVENT_BACKLOG:
+            log.warning("client %d does not read its events; disconnecting it", self.id)
             self.close()
             return
         packer = Packer()
         remote.PROCEDURES[proc].args.pack(packer, value)
-        self._events_pending += 1
-        try:
-            await self.send(
-                Header(
-                    protocol.REMOTE_PROGRAM,
-                    protocol.REMOTE_PROTOCOL_VERSION,
-                    proc,
-                    MessageType.MESSAGE,
-                    0,
-                    MessageStatus.OK,
-                ),
-                packer.get_buffer(),
-            )
-        finally:
-            self._events_pending -= 1
+        self.send(_EVENT_HEADER._replace(proc=proc), packer.get_buffer())
+
+    # -- keepalive -----------------------------------------------------------
 
     def start_keepalive(self) -> None:
         """Ping an idle client, and drop it when it stops answering.
@@ -395,14 +468,6 @@ class ClientConnection:
 
     async def _keepalive_loop(self) -> None:
         unanswered = 0
-        ping = Header(
-            protocol.KEEPALIVE_PROGRAM,
-            protocol.KEEPALIVE_PROTOCOL_VERSION,
-            protocol.KEEPALIVE_PING,
-            MessageType.MESSAGE,
-            0,
-            MessageStatus.OK,
-        )
         while not self._closing:
             await asyncio.sleep(KEEPALIVE_INTERVAL)
             if time.monotonic() - self._last_rx < KEEPALIVE_INTERVAL:
@@ -413,7 +478,7 @@ class ClientConnection:
                 self.close()
                 return
             unanswered += 1
-            await self.send(ping, b"")
+            self.send(_KEEPALIVE_PING, b"")
 
     def close(self) -> None:
         if self._closing:
@@ -423,14 +488,26 @@ class ClientConnection:
             self._keepalive.cancel()
         for stream in list(self.streams.values()) + list(self.pending_streams.values()):
             stream.close()
-        try:
-            self.writer.close()
-        except Exception:  # already gone
-            pass
+        if self.transport is not None:
+            self.transport.close()  # replies already queued are still sent
 
 
-def _peer_uid(writer: asyncio.StreamWriter) -> int | None:
-    sock = writer.get_extra_info("socket")
+_KEEPALIVE_PING = Header(
+    protocol.KEEPALIVE_PROGRAM,
+    protocol.KEEPALIVE_PROTOCOL_VERSION,
+    protocol.KEEPALIVE_PING,
+    MessageType.MESSAGE,
+    0,
+    MessageStatus.OK,
+)
+_KEEPALIVE_PONG = _KEEPALIVE_PING._replace(proc=protocol.KEEPALIVE_PONG)
+_EVENT_HEADER = Header(
+    protocol.REMOTE_PROGRAM, protocol.REMOTE_PROTOCOL_VERSION, 0, MessageType.MESSAGE, 0, MessageStatus.OK
+)
+
+
+def _peer_uid(transport: asyncio.BaseTransport) -> int | None:
+    sock = transport.get_extra_info("socket")
     if sock is None:
         return None
     try:
@@ -439,13 +516,3 @@ def _peer_uid(writer: asyncio.StreamWriter) -> int | None:
         return None
     _pid, uid, _gid = struct.unpack("3i", creds)
     return int(uid)
-
-
-def decode_args(proc: int, payload: bytes) -> Any:
-    """Decode the arguments of ``proc`` from ``payload``.
-
-    Raises:
-        XdrError: the payload does not match the procedure's argument layout.
-    """
-    unpacker = Unpacker(payload)
-    return remote.PROCEDURES[proc].args.unpack(unpacker)

@@ -68,12 +68,23 @@ class ConsoleStream:
         self._pending = bytearray()
         self._closed = False
         self._writing = False
+        self._reading = False
         self._loop = asyncio.get_running_loop()
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         """Begin forwarding guest output (call after the open reply was sent)."""
-        self._loop.add_reader(self.fd, self._readable)
+        self.resume_output()
+
+    def pause_output(self) -> None:
+        """Stop reading the guest while the client is not reading what we sent."""
+        if self._reading:
+            self._reading = False
+            self._loop.remove_reader(self.fd)
+
+    def resume_output(self) -> None:
+        if not self._reading and not self._closed:
+            self._reading = True
+            self._loop.add_reader(self.fd, self._readable)
 
     def _header(self, status: int) -> Header:
         return Header(
@@ -86,9 +97,7 @@ class ConsoleStream:
         )
 
     def _send(self, status: int, data: bytes) -> None:
-        task = self._loop.create_task(self.client.send(self._header(status), data))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.client.send(self._header(status), data)
 
     def _readable(self) -> None:
         try:
@@ -163,7 +172,7 @@ class ConsoleStream:
         if self._closed:
             return
         self._closed = True
-        self._loop.remove_reader(self.fd)
+        self.pause_output()
         if self._writing:
             self._loop.remove_writer(self.fd)
         try:
