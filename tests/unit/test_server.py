@@ -275,6 +275,7 @@ def test_keepalive_ping_is_answered() -> None:
 def test_frame_slots_hand_over_in_order(size: int) -> None:
     slots = FrameSlots(size)
     got: list[int] = []
+
     def waiter(i: int) -> Callable[[], None]:
         return lambda: got.append(i)
 

@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
-from pyroute2 import AsyncIPRoute
-from pyroute2.netlink.exceptions import NetlinkError
 
 from pyvirt.conf.capabilities import Capabilities
 from pyvirt.conf.domain import DomainDef, InterfaceDef, parse_domain, pin_interface_aliases, with_device
@@ -1397,11 +1395,11 @@ async def _set_noqueue(ifname: str) -> None:
     A failure is only logged: the tap works with the kernel's default qdisc too.
     """
     try:
-        async with AsyncIPRoute() as ipr:
+        async with netdev.iproute() as ipr:
             links = await ipr.link_lookup(ifname=ifname)
             if links:
                 await ipr.tc("replace", kind="noqueue", index=links[0], handle=0, parent=0xFFFFFFFF)
-    except (NetlinkError, OSError) as err:
+    except (netdev.netlink_error(), OSError) as err:
         log.warning("cannot set the noqueue qdisc on %s: %s", ifname, err)
 
 

@@ -13,31 +13,26 @@ let them travel to the client unchanged:
 * :class:`MonitorCommandError` -- QEMU answered with an error:
   ``internal error: unable to execute QEMU command 'X': DESC``.
 * :class:`MonitorConnectError` -- the monitor could not be reached.
+
+``qemu.qmp`` (and the ``ssl`` module it pulls in) is imported when the first
+monitor is created, not with this module, so an idle daemon does not carry it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
-
-from qemu.qmp import (
-    ConnectError,
-    EventListener,
-    ExecInterruptedError,
-    ExecuteError,
-    Message,
-    QMPClient,
-    QMPError,
-    Runstate,
-    StateError,
-)
+from typing import TYPE_CHECKING, Any
 
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
+
+if TYPE_CHECKING:
+    from qemu.qmp import EventListener, Message, QMPClient
 
 __all__ = [
     "EventCallback",
@@ -87,25 +82,32 @@ class MonitorConnectError(MonitorError):
         super().__init__(ErrorNumber.INTERNAL_ERROR, ErrorDomain.QEMU, detail)
 
 
-class _CallbackListener(EventListener):
-    """An EventListener that hands each event to a callback instead of queueing it."""
+@functools.cache
+def _callback_listener_class() -> Callable[[EventCallback], EventListener]:
+    """The listener class, defined on first use (its base class lives in ``qemu.qmp``)."""
+    from qemu.qmp import EventListener
 
-    def __init__(self, callback: EventCallback) -> None:
-        super().__init__()
-        self._callback = callback
+    class _CallbackListener(EventListener):
+        """An EventListener that hands each event to a callback instead of queueing it."""
 
-    async def put(self, event: Message) -> None:
-        ts: Any = event.get("timestamp") or {}
-        try:
-            when = float(ts.get("seconds", 0)) + float(ts.get("microseconds", 0)) / 1e6
-        except (TypeError, ValueError, AttributeError):
-            when = time.time()
-        name = str(event.get("event", ""))
-        data: Any = event.get("data") or {}
-        try:
-            self._callback(name, dict(data), when)
-        except Exception:  # a buggy callback must not kill the reader task
-            log.exception("QMP event callback failed for %s", name)
+        def __init__(self, callback: EventCallback) -> None:
+            super().__init__()
+            self._callback = callback
+
+        async def put(self, event: Message) -> None:
+            ts: Any = event.get("timestamp") or {}
+            try:
+                when = float(ts.get("seconds", 0)) + float(ts.get("microseconds", 0)) / 1e6
+            except (TypeError, ValueError, AttributeError):
+                when = time.time()
+            name = str(event.get("event", ""))
+            data: Any = event.get("data") or {}
+            try:
+                self._callback(name, dict(data), when)
+            except Exception:  # a buggy callback must not kill the reader task
+                log.exception("QMP event callback failed for %s", name)
+
+    return _CallbackListener
 
 
 class QemuMonitor:
@@ -129,11 +131,13 @@ class QemuMonitor:
         self.name = name
         self._on_event = on_event
         self._on_eof = on_eof
-        self._client = QMPClient(name)
+        from qemu.qmp import QMPClient
+
+        self._client: QMPClient = QMPClient(name)
         # The default listener would keep every event in memory forever.
         self._client.events.event_filter = lambda _event: False
         if on_event is not None:
-            self._client.register_listener(_CallbackListener(on_event))
+            self._client.register_listener(_callback_listener_class()(on_event))
         self._closing = False
         self._eof_task: asyncio.Task[None] | None = None
 
@@ -143,6 +147,8 @@ class QemuMonitor:
     @property
     def connected(self) -> bool:
         """True while the QMP session is up."""
+        from qemu.qmp import Runstate
+
         return self._client.runstate == Runstate.RUNNING
 
     async def connect(
@@ -160,6 +166,8 @@ class QemuMonitor:
 
         Raises :class:`MonitorConnectError` on timeout or when QEMU is dead.
         """
+        from qemu.qmp import ConnectError
+
         deadline = time.monotonic() + timeout
         last: BaseException | None = None
         while True:
@@ -190,6 +198,8 @@ class QemuMonitor:
 
     async def _watch_eof(self) -> None:
         """Report once when the session ends (QEMU closed the socket or died)."""
+        from qemu.qmp import Runstate
+
         try:
             while self._client.runstate == Runstate.RUNNING:
                 await self._client.runstate_changed()
@@ -229,6 +239,8 @@ class QemuMonitor:
         Raises :class:`MonitorCommandError` when QEMU answers with an error,
         :class:`MonitorClosedError` when the connection is (or goes) down.
         """
+        from qemu.qmp import ExecInterruptedError, ExecuteError, QMPError, Runstate, StateError
+
         if self._client.runstate != Runstate.RUNNING:
             raise MonitorClosedError()
         try:
@@ -323,6 +335,8 @@ class QemuMonitor:
 
         The caller keeps (and later closes) its own copy of ``fd``.
         """
+        from qemu.qmp import Runstate, StateError
+
         if self._client.runstate != Runstate.RUNNING:
             raise MonitorClosedError()
         try:

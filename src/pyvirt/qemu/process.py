@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import datetime as _dt
 import errno
+import functools
 import logging
 import os
 import platform
@@ -69,12 +70,21 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-try:
-    from importlib.metadata import version as _pkg_version
 
-    PYVIRT_VERSION = _pkg_version("pyvirt")
-except Exception:  # not installed (running from a source tree)
-    PYVIRT_VERSION = "0.1.0"
+@functools.cache
+def pyvirt_version() -> str:
+    """pyvirt's installed version, for QEMU log headers.
+
+    Looked up on the first domain start: importlib.metadata is slow to import
+    and scans site-packages, which the daemon's start-up should not wait for.
+    """
+    try:
+        from importlib.metadata import version as _pkg_version
+
+        return _pkg_version("pyvirt")
+    except Exception:  # not installed (running from a source tree)
+        return "0.1.0"
+
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -453,8 +463,9 @@ async def start_qemu(
             "XDG_CONFIG_HOME": f"{paths.libdir}/.config",
         }
         version = await asyncio.to_thread(qemu_version, emulator)
+        our_version = await asyncio.to_thread(pyvirt_version)
         header = (
-            f"{_timestamp()}: starting up pyvirt version: {PYVIRT_VERSION}, qemu version: {version}, "
+            f"{_timestamp()}: starting up pyvirt version: {our_version}, qemu version: {version}, "
             f"kernel: {platform.release()}, hostname: {platform.node()}\n"
         )
         os.write(log_fd, (header + _format_command(env, argv)).encode())

@@ -1,0 +1,128 @@
+"""pyvirtd starts without its heavy libraries: pyroute2 (~24 MiB, ~0.3 s), qemu.qmp and
+importlib.metadata are imported on first real use (a network or domain that needs them).
+
+Each check runs in a fresh interpreter, since other tests import these libraries.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+LAZY = ("pyroute2", "qemu.qmp", "importlib.metadata")
+
+
+def run_python(code: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_daemon_modules_do_not_import_heavy_libraries() -> None:
+    out = run_python(
+        f"""
+        import sys
+        import pyvirt.daemon.main, pyvirt.daemon.server, pyvirt.daemon.dispatch
+        import pyvirt.network.bridge, pyvirt.qemu.driver, pyvirt.qemu.monitor, pyvirt.qemu.process
+        print(",".join(m for m in {LAZY!r} if m in sys.modules))
+        """
+    )
+    assert out == ""
+
+
+def test_idle_daemon_start_does_not_import_heavy_libraries(tmp_path: Path) -> None:
+    # The real start-up path on an empty root: load state, listen, then look.
+    out = run_python(
+        f"""
+        import asyncio, sys
+        from pathlib import Path
+        from pyvirt.daemon.server import Daemon
+        from pyvirt.store import Layout
+
+        async def main():
+            layout = Layout(Path({str(tmp_path)!r}))
+            daemon = Daemon(layout, define_default_network=False, autostart=False, qemu_user="root")
+            task = asyncio.create_task(daemon.run())
+            for _ in range(1000):
+                if layout.socket_rw.exists() or task.done():
+                    break
+                await asyncio.sleep(0.01)
+            assert layout.socket_rw.exists(), "daemon did not listen"
+            print(",".join(m for m in {LAZY!r} if m in sys.modules))
+            daemon.request_stop()
+            await task
+
+        asyncio.run(main())
+        """
+    )
+    assert out == ""
+
+
+def test_netlink_accessors_import_on_demand() -> None:
+    out = run_python(
+        """
+        import sys
+        from pyvirt.network import bridge
+        assert "pyroute2" not in sys.modules
+        err = bridge.netlink_error()
+        from pyroute2.netlink.exceptions import NetlinkError
+        assert err is NetlinkError and issubclass(err, Exception)
+        try:
+            raise NetlinkError(17, "exists")
+        except bridge.netlink_error() as caught:
+            assert caught.code == 17
+        import pyroute2
+        pyroute2.AsyncIPRoute = lambda: "fresh AsyncIPRoute"  # no netlink socket in a unit test
+        assert bridge.iproute() == "fresh AsyncIPRoute"
+        print("ok")
+        """
+    )
+    assert out == "ok"
+
+
+def test_monitor_imports_qmp_when_created() -> None:
+    out = run_python(
+        """
+        import sys
+        from pyvirt.qemu.monitor import QemuMonitor
+        assert "qemu.qmp" not in sys.modules
+        seen = []
+        mon = QemuMonitor("/nonexistent/qmp.sock", name="t", on_event=lambda *a: seen.append(a))
+        assert "qemu.qmp" in sys.modules
+        assert not mon.connected
+        import asyncio
+        from qemu.qmp import EventListener, Message
+        (listener,) = [x for x in mon._client._listeners if hasattr(x, "_callback")]
+        assert isinstance(listener, EventListener)
+        event = {"event": "STOP", "data": {"a": 1}, "timestamp": {"seconds": 5, "microseconds": 500000}}
+        asyncio.run(listener.put(Message(event)))
+        assert seen == [("STOP", {"a": 1}, 5.5)], seen
+        print("ok")
+        """
+    )
+    assert out == "ok"
+
+
+def test_pyvirt_version_is_looked_up_on_demand() -> None:
+    out = run_python(
+        """
+        import sys
+        from pyvirt.qemu import process
+        assert "importlib.metadata" not in sys.modules
+        version = process.pyvirt_version()
+        assert version and version[0].isdigit(), version
+        print("ok")
+        """
+    )
+    assert out == "ok"
