@@ -32,9 +32,11 @@ def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'pyvirt' has no attribute {name!r}")
-    import importlib
+    import sys
 
+    # __import__, not importlib.import_module: importlib costs ``warnings`` too
+    __import__(module)
     attr = "VirtError" if name == "libvirtError" else name
-    value = getattr(importlib.import_module(module), attr)
+    value = getattr(sys.modules[module], attr)
     globals()[name] = value
     return value

@@ -15,8 +15,7 @@ transport and without the ``socket``/``mode`` parameters.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
+import sys
 
 from pyvirt import constants as c
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
@@ -24,7 +23,10 @@ from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing slows pyvirsh start-up
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
+
+    EventCallback = Callable[..., object]
 
 __all__ = [
     "DEFAULT_SOCKET_DIR",
@@ -117,16 +119,35 @@ class ParsedURI:
         """The UNIX socket to connect to (``?socket=`` always wins)."""
         if self.socket:
             return self.socket
-        return os.path.join(DEFAULT_SOCKET_DIR, SOCKET_NAME_RO if readonly else SOCKET_NAME)
+        return f"{DEFAULT_SOCKET_DIR}/{SOCKET_NAME_RO if readonly else SOCKET_NAME}"
 
 
 def default_uri() -> str:
     """The URI used when none is given: ``$PYVIRT_DEFAULT_URI``, ``$LIBVIRT_DEFAULT_URI``, ``qemu:///system``."""
     for var in ("PYVIRT_DEFAULT_URI", "LIBVIRT_DEFAULT_URI"):
-        value = os.environ.get(var)
+        value = _getenv(var)
         if value:
             return value
     return DEFAULT_URI
+
+
+def _getenv(name: str) -> str | None:
+    """``os.environ.get(name)`` without importing ``os`` when nothing has yet.
+
+    pyvirsh's fast launcher runs without ``site``, which is what imports
+    ``os`` (and ``_collections_abc``), ~2 ms of start-up.  Until ``os`` is
+    imported nobody can have changed ``os.environ``, so the process
+    environment ``posix.environ`` holds the same values.
+    """
+    os = sys.modules.get("os")
+    if os is not None:
+        return os.environ.get(name)  # type: ignore[no-any-return]
+    import posix
+
+    value = posix.environ.get(name.encode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()))
+    if value is None:
+        return None
+    return value.decode(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
 
 
 def _parse_query(query: str) -> tuple[tuple[str, str], ...]:
@@ -266,9 +287,6 @@ def openReadOnly(uri: str | None = None) -> Connection:
     return Connection._open(uri, readonly=True)
 
 
-EventCallback = Callable[..., object]
-
-
 class Connection:
     """A connection to pyvirtd; method names and return values follow libvirt-python."""
 
@@ -301,7 +319,7 @@ class Connection:
                 ErrorDomain.RPC,
                 f"Failed to connect socket to '{path}': {err.strerror or err}",
             ) from err
-        conn = cls(name, rpc, remote.PROC_NUMBERS, readonly)
+        conn = cls(name, rpc, vars(remote.Proc), readonly)  # name -> number, without building a dict
         try:
             conn._handshake(parsed.open_name, readonly)
         except BaseException:

@@ -9,11 +9,12 @@ The ``message`` is the full text with libvirt's prefix already applied
 
 from __future__ import annotations
 
-import enum
+# ErrorNumber and ErrorDomain are plain classes of int constants, not IntEnums:
+# building enums (and importing ``enum``) costs every pyvirsh run start-up time.
 
 
-class ErrorNumber(enum.IntEnum):
-    """libvirt's ``virErrorNumber`` (include/libvirt/virterror.h)."""
+class ErrorNumber:
+    """libvirt's ``virErrorNumber`` (include/libvirt/virterror.h), as int constants."""
 
     OK = 0
     INTERNAL_ERROR = 1
@@ -58,8 +59,8 @@ class ErrorNumber(enum.IntEnum):
     MULTIPLE_DOMAINS = 110
 
 
-class ErrorDomain(enum.IntEnum):
-    """libvirt's ``virErrorDomain``: which part of libvirt raised the error."""
+class ErrorDomain:
+    """libvirt's ``virErrorDomain``: which part of libvirt raised the error (int constants)."""
 
     NONE = 0
     XML = 5

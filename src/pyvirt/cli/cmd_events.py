@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from pyvirt import constants as c
 from pyvirt.cli.ctl import CommandFailed
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing slows pyvirsh start-up
+
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from pyvirt.cli.ctl import Ctl
     from pyvirt.cli.vsh import Command
 
@@ -114,6 +117,7 @@ def _wait_loop(
     register: Callable[[Callable[[str], None]], int],
     deregister: Callable[[int], None],
 ) -> bool:
+    ctl.resume_gc()
     timeout = _timeout(ctl, cmd)
     loop = cmd.flag("loop")
     stamp = cmd.flag("timestamp")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pyvirt.cli.ctl import CommandFailed
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing slows pyvirsh start-up
 
 if TYPE_CHECKING:
     from pyvirt.cli.ctl import Ctl

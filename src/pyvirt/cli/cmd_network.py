@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from pyvirt import constants as c
 from pyvirt.cli.ctl import CommandFailed
 from pyvirt.errors import VirtError
 
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing slows pyvirsh start-up
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from pyvirt.cli.ctl import Ctl
     from pyvirt.cli.vsh import Command
     from pyvirt.client import Network

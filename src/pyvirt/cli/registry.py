@@ -6,8 +6,7 @@ command runs, so parsing a command line imports nothing heavy.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
+import sys
 
 from pyvirt.cli.defs import COMMANDS as _VIRSH_COMMANDS
 from pyvirt.cli.defs import GROUPS as _VIRSH_GROUPS
@@ -16,10 +15,12 @@ from pyvirt.cli.vsh import CmdDef, OptDef, OptType
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing slows pyvirsh start-up
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pyvirt.cli.ctl import Ctl
     from pyvirt.cli.vsh import Command
 
-Handler = Callable[["Ctl", "Command"], "bool | None"]
+    Handler = Callable[[Ctl, Command], bool | None]
 
 __all__ = ["ALIASES", "COMMANDS", "GROUPS", "handler_for"]
 
@@ -54,10 +55,13 @@ _NOCONNECT = frozenset({"help", "quit", "exit", "connect"})
 
 
 def _build() -> dict[str, CmdDef]:
-    table: dict[str, CmdDef] = {}
-    for name, defn in _VIRSH_COMMANDS.items():
-        extra = _EXTRA_OPTS.get(name, ())
-        table[name] = defn.replace(opts=defn.opts + extra, noconnect=name in _NOCONNECT)
+    table = dict(_VIRSH_COMMANDS)
+    # copies only of the definitions that change (this runs at every pyvirsh start)
+    for name, extra in _EXTRA_OPTS.items():
+        defn = table[name]
+        table[name] = defn.replace(opts=defn.opts + extra)
+    for name in _NOCONNECT:
+        table[name] = table[name].replace(noconnect=True)
     table.update(_NEW_COMMANDS)
     return table
 
@@ -93,29 +97,29 @@ _HANDLERS: dict[str, str] = {
     "domname": "domain:cmd_domname",
     "domid": "domain:cmd_domid",
     "dumpxml": "domain:cmd_dumpxml",
-    "define": "domain:cmd_define",
-    "create": "domain:cmd_create",
-    "undefine": "domain:cmd_undefine",
-    "start": "domain:cmd_start",
-    "destroy": "domain:cmd_destroy",
-    "shutdown": "domain:cmd_shutdown",
-    "reboot": "domain:cmd_reboot",
-    "reset": "domain:cmd_reset",
-    "suspend": "domain:cmd_suspend",
-    "resume": "domain:cmd_resume",
-    "autostart": "domain:cmd_autostart",
-    "desc": "domain:cmd_desc",
-    "edit": "domain:cmd_edit",
-    "console": "domain:cmd_console",
-    "domiflist": "domain:cmd_domiflist",
-    "domifaddr": "domain:cmd_domifaddr",
-    "domblklist": "domain:cmd_domblklist",
-    "attach-interface": "domain:cmd_attach_interface",
-    "detach-interface": "domain:cmd_detach_interface",
-    "attach-disk": "domain:cmd_attach_disk",
-    "detach-disk": "domain:cmd_detach_disk",
-    "attach-device": "domain:cmd_attach_device",
-    "detach-device": "domain:cmd_detach_device",
+    "define": "lifecycle:cmd_define",
+    "create": "lifecycle:cmd_create",
+    "undefine": "lifecycle:cmd_undefine",
+    "start": "lifecycle:cmd_start",
+    "destroy": "lifecycle:cmd_destroy",
+    "shutdown": "lifecycle:cmd_shutdown",
+    "reboot": "lifecycle:cmd_reboot",
+    "reset": "lifecycle:cmd_reset",
+    "suspend": "lifecycle:cmd_suspend",
+    "resume": "lifecycle:cmd_resume",
+    "autostart": "lifecycle:cmd_autostart",
+    "desc": "lifecycle:cmd_desc",
+    "edit": "lifecycle:cmd_edit",
+    "console": "lifecycle:cmd_console",
+    "domiflist": "devices:cmd_domiflist",
+    "domifaddr": "devices:cmd_domifaddr",
+    "domblklist": "devices:cmd_domblklist",
+    "attach-interface": "devices:cmd_attach_interface",
+    "detach-interface": "devices:cmd_detach_interface",
+    "attach-disk": "devices:cmd_attach_disk",
+    "detach-disk": "devices:cmd_detach_disk",
+    "attach-device": "devices:cmd_attach_device",
+    "detach-device": "devices:cmd_detach_device",
     "event": "events:cmd_event",
     # networks
     "net-list": "network:cmd_net_list",
@@ -140,6 +144,9 @@ _HANDLERS: dict[str, str] = {
 def handler_for(name: str) -> Handler:
     """The handler function of command ``name`` (imports its module).  Raises KeyError."""
     module, func = _HANDLERS[name].split(":")
-    mod = importlib.import_module(f"pyvirt.cli.cmd_{module}")
-    handler: Handler = getattr(mod, func)
+    modname = f"pyvirt.cli.cmd_{module}"
+    # __import__ rather than importlib.import_module: importlib pulls in
+    # ``warnings`` and costs pyvirsh start-up time.
+    __import__(modname)
+    handler: Handler = getattr(sys.modules[modname], func)
     return handler

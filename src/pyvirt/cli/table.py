@@ -10,7 +10,10 @@ shown as ``\\xNN``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing slows pyvirsh start-up
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["Table", "display_width", "sanitize"]
 

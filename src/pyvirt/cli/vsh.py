@@ -14,8 +14,10 @@ Behaviour follows libvirt 9.0's ``tools/vsh.c``:
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Iterator, Sequence
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing slows pyvirsh start-up
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
 __all__ = [
     "CmdDef",
@@ -30,8 +32,8 @@ __all__ = [
 ]
 
 
-class OptType(enum.Enum):
-    """vsh option types."""
+class OptType:
+    """vsh option types (plain string constants: an Enum would cost pyvirsh start-up time)."""
 
     BOOL = "bool"
     STRING = "string"  # optional, value may also come positionally
@@ -45,7 +47,7 @@ class OptDef:
 
     __slots__ = ("help", "name", "positional", "required", "type")
 
-    def __init__(self, name: str, type: OptType, required: bool, help: str, positional: bool = True) -> None:
+    def __init__(self, name: str, type: str, required: bool, help: str, positional: bool = True) -> None:
         self.name = name
         self.type = type
         self.required = required
@@ -232,7 +234,7 @@ def _parse_one(words: list[str], commands: dict[str, CmdDef], aliases: dict[str,
     is_help = defn.name == "help"
     values: dict[str, str | bool | list[str]] = {}
     seen: set[str] = set()
-    need_arg = [o for o in defn.opts if o.type is not OptType.BOOL and o.positional]
+    need_arg = [o for o in defn.opts if o.type != OptType.BOOL and o.positional]
     data_only = False
     i = 1
     wants_help = False
@@ -251,22 +253,22 @@ def _parse_one(words: list[str], commands: dict[str, CmdDef], aliases: dict[str,
                 if is_help:
                     continue
                 raise ParseError([f"command '{defn.name}' doesn't support option --{oname}"])
-            if oname in seen and opt.type is not OptType.ARGV:
+            if oname in seen and opt.type != OptType.ARGV:
                 raise ParseError([f"option --{oname} already seen"])
             seen.add(oname)
-            if opt.type is OptType.BOOL:
+            if opt.type == OptType.BOOL:
                 if eq:
                     raise ParseError([f"invalid '=' after option --{oname}"])
                 values[oname] = True
                 continue
             if not eq:
                 if i >= len(words):
-                    kind = "number" if opt.type is OptType.INT else "string"
+                    kind = "number" if opt.type == OptType.INT else "string"
                     raise ParseError([f"expected syntax: --{oname} <{kind}>"])
                 optval = words[i]
                 i += 1
             _store(values, opt, optval)
-            if opt.type is not OptType.ARGV and opt in need_arg:
+            if opt.type != OptType.ARGV and opt in need_arg:
                 need_arg.remove(opt)
             continue
         if not data_only and tok == "--":
@@ -277,7 +279,7 @@ def _parse_one(words: list[str], commands: dict[str, CmdDef], aliases: dict[str,
                 continue
             raise ParseError([f"unexpected data '{tok}'"])
         opt = need_arg[0]
-        if opt.type is not OptType.ARGV:
+        if opt.type != OptType.ARGV:
             need_arg.pop(0)
         seen.add(opt.name)
         _store(values, opt, tok)
@@ -296,7 +298,7 @@ def _parse_one(words: list[str], commands: dict[str, CmdDef], aliases: dict[str,
 
 
 def _store(values: dict[str, str | bool | list[str]], opt: OptDef, value: str) -> None:
-    if opt.type is OptType.ARGV:
+    if opt.type == OptType.ARGV:
         current = values.setdefault(opt.name, [])
         assert isinstance(current, list)
         current.append(value)
@@ -309,15 +311,15 @@ def format_command_help(defn: CmdDef) -> str:
     out = ["  NAME\n", f"    {defn.name} - {defn.help}\n", "\n  SYNOPSIS\n", f"    {defn.name}"]
     shortopt = False
     for opt in defn.opts:
-        if opt.type is OptType.BOOL:
+        if opt.type == OptType.BOOL:
             text = f"[--{opt.name}]"
-        elif opt.type is OptType.INT:
+        elif opt.type == OptType.INT:
             text = f"<{opt.name}>" if opt.required else f"[--{opt.name} <number>]"
             shortopt = shortopt or opt.positional
-        elif opt.type is OptType.STRING:
+        elif opt.type == OptType.STRING:
             text = f"[--{opt.name} <string>]"
             shortopt = shortopt or opt.positional
-        elif opt.type is OptType.DATA:
+        elif opt.type == OptType.DATA:
             text = f"<{opt.name}>" if opt.required else f"[<{opt.name}>]"
             shortopt = shortopt or opt.positional
         elif shortopt:
@@ -332,13 +334,13 @@ def format_command_help(defn: CmdDef) -> str:
     if defn.opts:
         out.append("\n  OPTIONS\n")
         for opt in defn.opts:
-            if opt.type is OptType.BOOL:
+            if opt.type == OptType.BOOL:
                 buf = f"--{opt.name}"
-            elif opt.type is OptType.INT:
+            elif opt.type == OptType.INT:
                 buf = f"[--{opt.name}] <number>" if opt.required else f"--{opt.name} <number>"
-            elif opt.type is OptType.STRING:
+            elif opt.type == OptType.STRING:
                 buf = f"--{opt.name} <string>"
-            elif opt.type is OptType.DATA:
+            elif opt.type == OptType.DATA:
                 buf = f"[--{opt.name}] <string>"
             else:
                 buf = f"[--{opt.name}] <string>" if shortopt else f"<{opt.name}>"

@@ -10,37 +10,48 @@ on its own besides the calls it is asked to make.
 
 from __future__ import annotations
 
-import select
-import socket
-import struct
 import time
-from collections import deque, namedtuple
-from collections.abc import Callable
+
+# _socket, not socket: socket.py builds IntEnums and imports selectors and
+# array, several milliseconds of every pyvirsh run.  ``select``, ``logging``,
+# ``collections`` (deque, namedtuple) are imported only where needed.
+from _socket import AF_UNIX, SOCK_STREAM
+from _socket import socket as _socket
+from _struct import error as _StructError  # type: ignore[attr-defined]
 
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
 from pyvirt.rpc.protocol import (
+    _FRAME,
+    _HEADER,
+    _LEN,
     HEADER_MAX,
     KEEPALIVE_PING,
     KEEPALIVE_PONG,
     KEEPALIVE_PROGRAM,
     LEN_MAX,
+    MSG_CALL,
+    MSG_MESSAGE,
+    MSG_REPLY,
+    MSG_REPLY_WITH_FDS,
+    MSG_STREAM,
+    PAYLOAD_MAX,
     REMOTE_PROGRAM,
     REMOTE_PROTOCOL_VERSION,
-    Header,
-    MessageStatus,
-    MessageType,
+    STATUS_CONTINUE,
+    STATUS_ERROR,
+    STATUS_OK,
     ProtocolError,
+    XdrError,
     check_length,
     keepalive_message,
-    pack_message,
-    unpack_header,
 )
-from pyvirt.rpc.remote import PROCEDURES, decode, decode_error, encode
-from pyvirt.rpc.xdr import XdrError
+from pyvirt.rpc.remote import PROCEDURES, decode, decode_error
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing slows pyvirsh start-up
 
 if TYPE_CHECKING:
+    from collections import deque
+    from collections.abc import Callable
     from types import TracebackType
     from typing import Any, NamedTuple
 
@@ -54,9 +65,12 @@ def _warn(msg: str, *args: object) -> None:
     logging.getLogger(__name__).warning(msg, *args)
 
 
-_LEN = struct.Struct(">I")
 _RECV_SIZE = 65536
 _RECV_MAX = 4 * 1024 * 1024
+_FRAME_SIZE = LEN_MAX + HEADER_MAX
+
+# A received header is a plain tuple (prog, vers, proc, type, serial, status).
+_PROG, _VERS, _PROC, _TYPE, _SERIAL, _STATUS = range(6)
 
 
 if TYPE_CHECKING:
@@ -72,12 +86,30 @@ if TYPE_CHECKING:
         proc: int
         msg: Any
 
-else:
-    Event = namedtuple("Event", "program proc msg")
-    Event.__doc__ = "An event received from the server (``msg``: decoded dict or raw payload bytes)."
+    EventHandler = Callable[[Event], None]
 
 
-EventHandler = Callable[[Event], None]
+def _event_class() -> type[Event]:
+    """The :class:`Event` namedtuple, built on first use (``collections`` is slow to import)."""
+    known: type[Event] | None = globals().get("Event")
+    if known is not None:
+        return known
+    from collections import namedtuple
+
+    cls: Any = namedtuple("Event", "program proc msg", module=__name__)  # type: ignore[name-match]
+    cls.__doc__ = "An event received from the server (``msg``: decoded dict or raw payload bytes)."
+    globals()["Event"] = cls
+    return globals()["Event"]  # type: ignore[no-any-return]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Event":
+        return _event_class()
+    if name == "EventHandler":
+        from collections.abc import Callable
+
+        return Callable[[_event_class()], None]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _rpc_error(detail: str) -> VirtError:
@@ -98,11 +130,11 @@ class RpcClient:
         self.timeout = timeout
         self._serial = 0
         self._rbuf = bytearray()
-        self._events: deque[Event] = deque()
+        self._events: list[Event] = []
         self._handler: EventHandler | None = None
         # STREAM messages by the serial of the call that opened the stream.
         self._streams: dict[int, deque[tuple[int, bytes]]] = {}
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = _socket(AF_UNIX, SOCK_STREAM)
         try:
             sock.connect(path)
         except OSError as err:
@@ -113,7 +145,7 @@ class RpcClient:
                 f"Failed to connect socket to '{path}': {err.strerror or err}",
                 int1=err.errno or -1,
             ) from err
-        self._sock: socket.socket | None = sock
+        self._sock: _socket | None = sock
 
     # -- public API -------------------------------------------------------
 
@@ -134,12 +166,12 @@ class RpcClient:
         self._handler = handler
         if handler is not None:
             while self._events:
-                handler(self._events.popleft())
+                handler(self._events.pop(0))
 
     def events(self) -> list[Event]:
         """Return and forget the events queued so far, without waiting."""
-        out = list(self._events)
-        self._events.clear()
+        out = self._events
+        self._events = []
         return out
 
     def poll_events(self, timeout: float | None = None) -> list[Event]:
@@ -186,6 +218,8 @@ class RpcClient:
         Returns the stream's serial for :meth:`stream_send` /
         :meth:`stream_recv`.  Raises like :meth:`call`.
         """
+        from collections import deque
+
         serial = self._serial
         self._streams[serial] = deque()
         try:
@@ -195,9 +229,11 @@ class RpcClient:
             raise
         return serial
 
-    def stream_send(self, proc: int, serial: int, data: bytes, status: int = MessageStatus.CONTINUE) -> None:
+    def stream_send(self, proc: int, serial: int, data: bytes, status: int = STATUS_CONTINUE) -> None:
         """Send stream bytes (CONTINUE), or end the stream (OK, empty data)."""
-        header = Header(REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION, proc, MessageType.STREAM, serial, status)
+        from pyvirt.rpc.protocol import Header, pack_message
+
+        header = Header(REMOTE_PROGRAM, REMOTE_PROTOCOL_VERSION, proc, MSG_STREAM, serial, status)
         self._send(self._require_sock(), pack_message(header, data))
 
     def stream_recv(self, serial: int, timeout: float | None = None) -> tuple[int, bytes] | None:
@@ -206,7 +242,11 @@ class RpcClient:
         Status CONTINUE carries data; OK (empty) is the end of the stream;
         ERROR raises the server's error.
         """
-        queue = self._streams.setdefault(serial, deque())
+        queue = self._streams.get(serial)
+        if queue is None:
+            from collections import deque
+
+            queue = self._streams[serial] = deque()
         deadline = None if timeout is None else time.monotonic() + timeout
         while not queue:
             msg = self._read_message(deadline)
@@ -214,30 +254,57 @@ class RpcClient:
                 return None
             self._handle_unsolicited(*msg)
         status, data = queue.popleft()
-        if status == MessageStatus.ERROR:
+        if status == STATUS_ERROR:
             self._streams.pop(serial, None)
             raise decode_error(data)
-        if status == MessageStatus.OK:
+        if status == STATUS_OK:
             self._streams.pop(serial, None)
         return status, data
 
     def _call(self, proc: int, args: Any, program: int, version: int) -> tuple[Any, int]:
         sock = self._require_sock()
+        serial = self._serial
+        message, entry = self._encode_call(proc, args, program, version, serial)
+        self._serial = (serial + 1) & 0xFFFFFFFF
+        self._send(sock, message)
+        header, body = self._await_reply(proc, serial, program)
+        return self._finish_reply(header, body, entry), serial
+
+    def _encode_call(
+        self, proc: int, args: Any, program: int, version: int, serial: int
+    ) -> tuple[bytearray, Any]:
+        """The framed CALL message and the table entry of ``proc`` (None outside the table)."""
         entry = PROCEDURES.get(proc) if program == REMOTE_PROGRAM else None
+        # One buffer: room for the length word and header, then the payload.
+        message = bytearray(_FRAME_SIZE)
         try:
-            payload = encode(entry.args, args) if entry is not None else bytes(args or b"")
+            if entry is not None:
+                entry.args._enc(message, args)
+            else:
+                message += bytes(args or b"")
         except (XdrError, TypeError) as err:
             raise _rpc_error(f"Unable to encode message payload: {err}") from err
-        serial = self._serial
-        self._serial = (serial + 1) & 0xFFFFFFFF
+        size = len(message)
         try:
-            message = pack_message(
-                Header(program, version, proc, MessageType.CALL, serial, MessageStatus.OK), payload
-            )
+            if size - _FRAME_SIZE > PAYLOAD_MAX:
+                raise ProtocolError(
+                    f"payload of {size - _FRAME_SIZE} bytes exceeds the maximum of {PAYLOAD_MAX}"
+                )
+            try:
+                _FRAME.pack_into(message, 0, size, program, version, proc, MSG_CALL, serial, STATUS_OK)
+            except _StructError:
+                # a header field out of range: let pack_message word the error
+                from pyvirt.rpc.protocol import Header, MessageStatus, MessageType, pack_message
+
+                bad = Header(program, version, proc, MessageType.CALL, serial, MessageStatus.OK)
+                pack_message(bad, bytes(message[_FRAME_SIZE:]))
+                raise
         except ProtocolError as err:
             raise _rpc_error(str(err)) from err
-        self._send(sock, message)
+        return message, entry
 
+    def _await_reply(self, proc: int, serial: int, program: int) -> tuple[tuple[int, ...], bytes]:
+        """Read messages until the reply to ``serial``; others are handled as unsolicited."""
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         while True:
             msg = self._read_message(deadline)
@@ -248,14 +315,14 @@ class RpcClient:
                     ErrorDomain.RPC,
                     f"no reply to procedure {proc} within {self.timeout} seconds",
                 )
-            header, body = msg
+            header = msg[0]
             if (
-                header.type in (MessageType.REPLY, MessageType.REPLY_WITH_FDS)
-                and header.serial == serial
-                and header.prog == program
+                (header[_TYPE] == MSG_REPLY or header[_TYPE] == MSG_REPLY_WITH_FDS)
+                and header[_SERIAL] == serial
+                and header[_PROG] == program
             ):
-                return self._finish_reply(header, body, entry), serial
-            self._handle_unsolicited(header, body)
+                return msg
+            self._handle_unsolicited(*msg)
 
     def close(self) -> None:
         """Close the socket (sends nothing); safe to call twice."""
@@ -276,7 +343,7 @@ class RpcClient:
 
     # -- internals ----------------------------------------------------------
 
-    def _require_sock(self) -> socket.socket:
+    def _require_sock(self) -> _socket:
         if self._sock is None:
             raise VirtError(ErrorNumber.INVALID_CONN, ErrorDomain.RPC, "client socket is closed")
         return self._sock
@@ -284,7 +351,7 @@ class RpcClient:
     def _break(self) -> None:
         self.close()
 
-    def _send(self, sock: socket.socket, data: bytes) -> None:
+    def _send(self, sock: _socket, data: bytes | bytearray) -> None:
         try:
             sock.sendall(data)
         except OSError as err:
@@ -296,17 +363,18 @@ class RpcClient:
                 int1=err.errno or -1,
             ) from err
 
-    def _finish_reply(self, header: Header, body: bytes, entry: Any) -> Any:
-        if header.type == MessageType.REPLY_WITH_FDS:
+    def _finish_reply(self, header: tuple[int, ...], body: bytes, entry: Any) -> Any:
+        if header[_TYPE] == MSG_REPLY_WITH_FDS:
             # The FD count comes first; FDs themselves are not supported here.
             body = body[4:]
-        if header.status == MessageStatus.ERROR:
+        status = header[_STATUS]
+        if status == STATUS_ERROR:
             try:
                 raise decode_error(body)
             except XdrError as err:
                 raise _rpc_error("Unable to decode message payload") from err
-        if header.status != MessageStatus.OK:
-            raise _rpc_error(f"Unexpected message status {header.status}")
+        if status != STATUS_OK:
+            raise _rpc_error(f"Unexpected message status {status}")
         if entry is None:
             return body
         try:
@@ -314,40 +382,41 @@ class RpcClient:
         except XdrError as err:
             raise _rpc_error("Unable to decode message payload") from err
 
-    def _handle_unsolicited(self, header: Header, body: bytes) -> None:
+    def _handle_unsolicited(self, header: tuple[int, ...], body: bytes) -> None:
         """Deal with a message that is not the reply being waited for."""
-        if header.prog == KEEPALIVE_PROGRAM:
-            if header.proc == KEEPALIVE_PING:
+        prog, _vers, proc, mtype, serial, status = header
+        if prog == KEEPALIVE_PROGRAM:
+            if proc == KEEPALIVE_PING:
                 self._send(self._require_sock(), keepalive_message(KEEPALIVE_PONG))
             return
-        if header.type == MessageType.STREAM and header.serial in self._streams:
-            self._streams[header.serial].append((header.status, body))
+        if mtype == MSG_STREAM and serial in self._streams:
+            self._streams[serial].append((status, body))
             return
-        if header.type != MessageType.MESSAGE:
+        if mtype != MSG_MESSAGE:
             _warn(
                 "ignoring unexpected message prog=%#x proc=%d type=%d serial=%d",
-                header.prog,
-                header.proc,
-                header.type,
-                header.serial,
+                prog,
+                proc,
+                mtype,
+                serial,
             )
             return
         msg: Any = body
-        entry = PROCEDURES.get(header.proc) if header.prog == REMOTE_PROGRAM else None
+        entry = PROCEDURES.get(proc) if prog == REMOTE_PROGRAM else None
         if entry is not None:
             try:
                 msg = decode(entry.args, body)
             except XdrError as err:
-                _warn("dropping undecodable event %d: %s", header.proc, err)
+                _warn("dropping undecodable event %d: %s", proc, err)
                 return
-        event = Event(header.prog, header.proc, msg)
+        event = _event_class()(prog, proc, msg)
         if self._handler is not None:
             self._handler(event)
         else:
             self._events.append(event)
 
-    def _read_message(self, deadline: float | None) -> tuple[Header, bytes] | None:
-        """Read one whole message; ``None`` if ``deadline`` passed first."""
+    def _read_message(self, deadline: float | None) -> tuple[tuple[int, ...], bytes] | None:
+        """Read one whole message as ``(header tuple, payload)``; ``None`` if ``deadline`` passed first."""
         while True:
             buf = self._rbuf
             if len(buf) >= LEN_MAX:
@@ -358,13 +427,20 @@ class RpcClient:
                     self._break()
                     raise _rpc_error(str(err)) from err
                 if len(buf) >= length:
-                    header = unpack_header(buf[LEN_MAX : LEN_MAX + HEADER_MAX])
-                    body = bytes(buf[LEN_MAX + HEADER_MAX : length])
-                    del buf[:length]
+                    header = _HEADER.unpack_from(buf, LEN_MAX)
+                    view = memoryview(buf)
+                    try:
+                        body = view[_FRAME_SIZE:length].tobytes()  # one copy, not two
+                    finally:
+                        view.release()
+                    if length == len(buf):
+                        self._rbuf = bytearray()
+                    else:
+                        del buf[:length]
                     return header, body
                 wanted = length - len(buf)
             else:
-                wanted = LEN_MAX + HEADER_MAX
+                wanted = _FRAME_SIZE
             if not self._fill(deadline, wanted):
                 return None
 
@@ -372,6 +448,8 @@ class RpcClient:
         """Receive up to ``wanted`` more bytes (at least one chunk) into the buffer; False on timeout."""
         sock = self._require_sock()
         if deadline is not None:
+            import select
+
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
@@ -395,5 +473,8 @@ class RpcClient:
                 ErrorDomain.RPC,
                 "End of file while reading data: Input/output error",
             )
-        self._rbuf += chunk
+        if self._rbuf:
+            self._rbuf += chunk
+        else:
+            self._rbuf = bytearray(chunk)
         return True

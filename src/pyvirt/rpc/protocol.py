@@ -7,13 +7,13 @@ header of six 32-bit fields, then the XDR payload (see libvirt's
 
 from __future__ import annotations
 
-import enum
-import struct
-from collections import namedtuple
+from _struct import Struct
+from _struct import error as _StructError  # type: ignore[attr-defined]
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing slows pyvirsh start-up
 
 if TYPE_CHECKING:
+    import enum
     from typing import NamedTuple
 
 __all__ = [
@@ -29,17 +29,27 @@ __all__ = [
     "LXC_PROTOCOL_VERSION",
     "MESSAGE_INITIAL",
     "MESSAGE_MAX",
+    "MSG_CALL",
+    "MSG_CALL_WITH_FDS",
+    "MSG_MESSAGE",
+    "MSG_REPLY",
+    "MSG_REPLY_WITH_FDS",
+    "MSG_STREAM",
     "NUM_FDS_MAX",
     "PAYLOAD_MAX",
     "QEMU_PROGRAM",
     "QEMU_PROTOCOL_VERSION",
     "REMOTE_PROGRAM",
     "REMOTE_PROTOCOL_VERSION",
+    "STATUS_CONTINUE",
+    "STATUS_ERROR",
+    "STATUS_OK",
     "STRING_MAX",
     "Header",
     "MessageStatus",
     "MessageType",
     "ProtocolError",
+    "XdrError",
     "check_length",
     "keepalive_message",
     "pack_message",
@@ -79,26 +89,52 @@ class ProtocolError(ValueError):
     """A framing violation: bad length word, short header, bad field values."""
 
 
-class MessageType(enum.IntEnum):
-    """``virNetMessageType``."""
+class XdrError(ValueError):
+    """Raised for anything that cannot be encoded or decoded as XDR.
 
-    CALL = 0
-    REPLY = 1
-    MESSAGE = 2
-    STREAM = 3
-    CALL_WITH_FDS = 4
-    REPLY_WITH_FDS = 5
+    Defined here, the module every RPC user loads anyway, and re-exported by
+    :mod:`pyvirt.rpc.xdr` (its home name): the client's codecs need the
+    exception but not the Packer / Unpacker classes.
+    """
 
 
-class MessageStatus(enum.IntEnum):
-    """``virNetMessageStatus``."""
+XdrError.__module__ = "pyvirt.rpc.xdr"
 
-    OK = 0
-    ERROR = 1
-    CONTINUE = 2
 
+#: ``virNetMessageType`` values as plain ints (the :class:`MessageType` enum has the same).
+MSG_CALL = 0
+MSG_REPLY = 1
+MSG_MESSAGE = 2
+MSG_STREAM = 3
+MSG_CALL_WITH_FDS = 4
+MSG_REPLY_WITH_FDS = 5
+#: ``virNetMessageStatus`` values as plain ints (the :class:`MessageStatus` enum has the same).
+STATUS_OK = 0
+STATUS_ERROR = 1
+STATUS_CONTINUE = 2
+
+# MessageType, MessageStatus (IntEnums) and Header (a namedtuple) are built on
+# first use (module __getattr__): ``enum`` and ``collections`` cost pyvirsh
+# start-up time, and the client's fast path needs none of them.
 
 if TYPE_CHECKING:
+
+    class MessageType(enum.IntEnum):
+        """``virNetMessageType``."""
+
+        CALL = 0
+        REPLY = 1
+        MESSAGE = 2
+        STREAM = 3
+        CALL_WITH_FDS = 4
+        REPLY_WITH_FDS = 5
+
+    class MessageStatus(enum.IntEnum):
+        """``virNetMessageStatus``."""
+
+        OK = 0
+        ERROR = 1
+        CONTINUE = 2
 
     class Header(NamedTuple):
         """``virNetMessageHeader``: the six fields after the length word."""
@@ -110,15 +146,52 @@ if TYPE_CHECKING:
         serial: int
         status: int
 
-else:
-    Header = namedtuple("Header", "prog vers proc type serial status")
-    Header.__doc__ = "``virNetMessageHeader``: the six fields after the length word."
+
+def _build_lazy(name: str) -> object:
+    if name == "Header":
+        from collections import namedtuple
+
+        header = namedtuple("Header", "prog vers proc type serial status", module=__name__)  # type: ignore[name-match]
+        header.__doc__ = "``virNetMessageHeader``: the six fields after the length word."
+        return header
+    import enum
+
+    if name == "MessageType":
+        members = {
+            "CALL": MSG_CALL,
+            "REPLY": MSG_REPLY,
+            "MESSAGE": MSG_MESSAGE,
+            "STREAM": MSG_STREAM,
+            "CALL_WITH_FDS": MSG_CALL_WITH_FDS,
+            "REPLY_WITH_FDS": MSG_REPLY_WITH_FDS,
+        }
+        doc = "``virNetMessageType``."
+    else:
+        members = {"OK": STATUS_OK, "ERROR": STATUS_ERROR, "CONTINUE": STATUS_CONTINUE}
+        doc = "``virNetMessageStatus``."
+    cls = enum.IntEnum(name, members, module=__name__)  # type: ignore[misc]
+    cls.__doc__ = doc
+    return cls
+
+
+def _lazy(name: str) -> object:
+    value = globals().get(name)
+    if value is None:
+        value = globals()[name] = _build_lazy(name)
+    return value
+
+
+def __getattr__(name: str) -> object:
+    """Build :class:`Header`, :class:`MessageType` or :class:`MessageStatus` on first use."""
+    if name not in ("Header", "MessageType", "MessageStatus"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _lazy(name)
 
 
 # length word + header, in one go: prog/vers/serial unsigned, the rest signed.
-_FRAME = struct.Struct(">IIIiiIi")
-_HEADER = struct.Struct(">IIiiIi")
-_LEN = struct.Struct(">I")
+_FRAME = Struct(">IIIiiIi")
+_HEADER = Struct(">IIiiIi")
+_LEN = Struct(">I")
 
 
 def check_length(length: int) -> int:
@@ -144,7 +217,7 @@ def pack_message(header: Header, payload: bytes = b"") -> bytes:
         raise ProtocolError(f"payload of {len(payload)} bytes exceeds the maximum of {PAYLOAD_MAX}")
     try:
         frame = _FRAME.pack(LEN_MAX + HEADER_MAX + len(payload), *header)
-    except struct.error as err:
+    except _StructError as err:
         raise ProtocolError(f"invalid message header {header!r}: {err}") from err
     return frame + payload if payload else frame
 
@@ -156,11 +229,12 @@ def unpack_header(data: bytes | bytearray | memoryview) -> Header:
     """
     if len(data) < HEADER_MAX:
         raise ProtocolError(f"message of {len(data)} bytes is too short for a header")
-    return Header(*_HEADER.unpack_from(data, 0))
+    header: Header = _lazy("Header")(*_HEADER.unpack_from(data, 0))  # type: ignore[operator]
+    return header
 
 
 def keepalive_message(proc: int) -> bytes:
     """Return a complete keepalive PING (1) or PONG (2) message (28 bytes)."""
-    return pack_message(
-        Header(KEEPALIVE_PROGRAM, KEEPALIVE_PROTOCOL_VERSION, proc, MessageType.MESSAGE, 0, MessageStatus.OK)
+    return _FRAME.pack(
+        LEN_MAX + HEADER_MAX, KEEPALIVE_PROGRAM, KEEPALIVE_PROTOCOL_VERSION, proc, MSG_MESSAGE, 0, STATUS_OK
     )

@@ -10,21 +10,45 @@ are ``(discriminant, value)`` tuples and a void payload is ``None``.
 For event procedures (server -> client ``MESSAGE`` type, listed in
 :data:`EVENT_PROCEDURES`) ``args`` is the ``remote_..._msg`` layout and
 ``ret`` is :data:`Void`.
+
+Nothing heavy happens at import (``pyvirsh`` pays for every millisecond): a
+procedure's codecs are built the first time its ``args`` or ``ret`` is used,
+and :class:`TypedParamType` (an ``IntEnum``) on first use.
 """
 
 from __future__ import annotations
 
-import enum
-from collections import namedtuple
-from collections.abc import Iterable, Mapping, Sequence
+from _struct import Struct as _Struct
+from _struct import error as _StructError  # type: ignore[attr-defined]
+from _struct import pack as _pack
+from _struct import unpack_from as _unpack_from
 
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
-from pyvirt.rpc.xdr import STRING_MAX, Packer, Unpacker, XdrError
+
+# Only XdrError and STRING_MAX, from protocol: the codecs work on bytes
+# directly, so pyvirt.rpc.xdr (Packer, Unpacker) is not loaded for them.
+from pyvirt.rpc.protocol import STRING_MAX, XdrError
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing slows pyvirsh start-up
 
 if TYPE_CHECKING:
-    from typing import Any, NamedTuple
+    import enum
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from typing import Any
+
+    from pyvirt.rpc.xdr import Packer, Unpacker
+
+
+def _abc(name: str) -> Any:
+    """``collections.abc.<name>`` (Mapping, Iterable), imported on first use.
+
+    Only values that are not plain dicts / lists need them, and the module
+    (``_collections_abc``, ~1 ms) is not loaded yet in pyvirsh's fast start.
+    """
+    import _collections_abc
+
+    return getattr(_collections_abc, name)
+
 
 __all__ = [
     "EVENT_PROCEDURES",
@@ -78,6 +102,12 @@ __all__ = [
 # Codecs
 # ---------------------------------------------------------------------------
 
+_pack_int = _Struct(">i").pack
+_unpack_int = _Struct(">i").unpack_from
+_pack_uint = _Struct(">I").pack
+_unpack_uint = _Struct(">I").unpack_from
+_PAD = (b"", b"\0\0\0", b"\0\0", b"\0")
+
 
 class Codec:
     """Base of all codecs.
@@ -86,101 +116,120 @@ class Codec:
     fit the layout; ``unpack`` raises it for malformed data.  ``min_size`` is
     the fewest bytes one encoded value can take (used to reject impossible
     array counts before allocating anything).
+
+    Every codec does its work in two internal methods that composite codecs
+    call directly, without going through a Packer or Unpacker object:
+    ``_enc(buf, value)`` appends to a bytearray and ``_dec(data, pos)``
+    returns ``(value, next position)``.  A subclass that only defines
+    ``pack``/``unpack`` still works: the defaults bridge the two.
     """
 
     min_size = 4
 
     def pack(self, packer: Packer, value: Any) -> None:
-        raise NotImplementedError
+        self._enc(packer._buf, value)
 
     def unpack(self, unpacker: Unpacker) -> Any:
-        raise NotImplementedError
+        value, unpacker._pos = self._dec(unpacker._data, unpacker._pos)
+        return value
+
+    def _enc(self, buf: bytearray, value: Any) -> None:
+        if type(self).pack is Codec.pack:
+            raise NotImplementedError
+        from pyvirt.rpc.xdr import Packer
+
+        self.pack(Packer(buf), value)
+
+    def _dec(self, data: Any, pos: int) -> tuple[Any, int]:
+        if type(self).unpack is Codec.unpack:
+            raise NotImplementedError
+        from pyvirt.rpc.xdr import Unpacker
+
+        unpacker = Unpacker(data, pos)
+        value = self.unpack(unpacker)
+        return value, unpacker.position
+
+
+def _truncated(what: str, pos: int) -> XdrError:
+    return XdrError(f"truncated XDR data reading {what} at offset {pos}")
+
+
+def _past_end(what: str, n: int, pos: int, data: Any) -> XdrError:
+    return XdrError(
+        f"{what} of {n} bytes at offset {pos} runs past the end of the data ({len(data) - pos} bytes left)"
+    )
+
+
+def _dec_count(data: Any, pos: int) -> int:
+    """The u32 at ``pos`` (a length or count word)."""
+    try:
+        return _unpack_uint(data, pos)[0]  # type: ignore[no-any-return]
+    except _StructError:
+        raise _truncated("unsigned int", pos) from None
 
 
 class _VoidCodec(Codec):
     min_size = 0
 
-    def pack(self, packer: Packer, value: Any) -> None:
+    def _enc(self, buf: bytearray, value: Any) -> None:
         if value is not None and value != {}:
             raise XdrError(f"void payload takes no value, got {value!r}")
 
-    def unpack(self, unpacker: Unpacker) -> None:
-        return None
+    def _dec(self, data: Any, pos: int) -> tuple[None, int]:
+        return None, pos
 
     def __repr__(self) -> str:
         return "Void"
 
 
-class _IntCodec(Codec):
-    def pack(self, packer: Packer, value: Any) -> None:
-        packer.pack_int(value)
+class _NumberCodec(Codec):
+    """A fixed-size number (int, unsigned int, hyper, unsigned hyper, double).
 
-    def unpack(self, unpacker: Unpacker) -> int:
-        return unpacker.unpack_int()
+    ``fmt`` is its struct format character; structs and arrays made only of
+    these are packed and unpacked with one struct call.
+    """
 
-    def __repr__(self) -> str:
-        return "Int"
+    def __init__(self, name: str, fmt: str, what: str, bad: str) -> None:
+        self._name = name
+        self.fmt = fmt
+        self._what = what
+        self._bad = bad
+        self._struct = _Struct(">" + fmt)
+        self.min_size = self._struct.size
+        self._pack = self._struct.pack
+        self._unpack_from = self._struct.unpack_from
 
+    def _enc(self, buf: bytearray, value: Any) -> None:
+        try:
+            buf += self._pack(value)
+        except (_StructError, TypeError) as err:
+            raise XdrError(f"{self._bad}: {value!r}") from err
 
-class _UIntCodec(Codec):
-    def pack(self, packer: Packer, value: Any) -> None:
-        packer.pack_uint(value)
-
-    def unpack(self, unpacker: Unpacker) -> int:
-        return unpacker.unpack_uint()
-
-    def __repr__(self) -> str:
-        return "UInt"
-
-
-class _HyperCodec(Codec):
-    min_size = 8
-
-    def pack(self, packer: Packer, value: Any) -> None:
-        packer.pack_hyper(value)
-
-    def unpack(self, unpacker: Unpacker) -> int:
-        return unpacker.unpack_hyper()
+    def _dec(self, data: Any, pos: int) -> tuple[Any, int]:
+        try:
+            return self._unpack_from(data, pos)[0], pos + self.min_size
+        except _StructError:
+            raise _truncated(self._what, pos) from None
 
     def __repr__(self) -> str:
-        return "Hyper"
-
-
-class _UHyperCodec(Codec):
-    min_size = 8
-
-    def pack(self, packer: Packer, value: Any) -> None:
-        packer.pack_uhyper(value)
-
-    def unpack(self, unpacker: Unpacker) -> int:
-        return unpacker.unpack_uhyper()
-
-    def __repr__(self) -> str:
-        return "UHyper"
+        return self._name
 
 
 class _BoolCodec(Codec):
-    def pack(self, packer: Packer, value: Any) -> None:
-        packer.pack_bool(bool(value))
+    def _enc(self, buf: bytearray, value: Any) -> None:
+        buf += _pack_int(1 if value else 0)
 
-    def unpack(self, unpacker: Unpacker) -> bool:
-        return unpacker.unpack_bool()
+    def _dec(self, data: Any, pos: int) -> tuple[bool, int]:
+        try:
+            value = _unpack_int(data, pos)[0]
+        except _StructError:
+            raise _truncated("int", pos) from None
+        if value not in (0, 1):
+            raise XdrError(f"invalid boolean value {value}")
+        return value == 1, pos + 4
 
     def __repr__(self) -> str:
         return "Bool"
-
-
-class _DoubleCodec(Codec):
-    min_size = 8
-
-    def pack(self, packer: Packer, value: Any) -> None:
-        packer.pack_double(value)
-
-    def unpack(self, unpacker: Unpacker) -> float:
-        return unpacker.unpack_double()
-
-    def __repr__(self) -> str:
-        return "Double"
 
 
 class _SmallIntCodec(Codec):
@@ -199,19 +248,16 @@ class _SmallIntCodec(Codec):
         else:
             self._lo, self._hi = 0, self._mask
 
-    def pack(self, packer: Packer, value: Any) -> None:
+    def _enc(self, buf: bytearray, value: Any) -> None:
         if not isinstance(value, int) or not self._lo <= value <= self._hi:
             raise XdrError(f"{self._name} out of range: {value!r}")
-        if self._signed:
-            packer.pack_int(value)
-        else:
-            packer.pack_uint(value)
+        buf += _pack_int(value) if self._signed else _pack_uint(value)
 
-    def unpack(self, unpacker: Unpacker) -> int:
-        raw = unpacker.unpack_uint() & self._mask
+    def _dec(self, data: Any, pos: int) -> tuple[int, int]:
+        raw = _dec_count(data, pos) & self._mask
         if raw > self._hi:
             raw -= 1 << self._bits
-        return raw
+        return raw, pos + 4
 
     def __repr__(self) -> str:
         return self._name
@@ -223,14 +269,38 @@ class String(Codec):
     def __init__(self, maximum: int = STRING_MAX) -> None:
         self.maximum = maximum
 
-    def pack(self, packer: Packer, value: Any) -> None:
-        packer.pack_string(value, self.maximum)
+    def _enc(self, buf: bytearray, value: Any) -> None:
+        data: bytes | bytearray
+        if isinstance(value, str):
+            data = value.encode("utf-8", "surrogateescape")
+        elif isinstance(value, (bytes, bytearray)):
+            data = value
+        else:
+            raise XdrError(f"string expected, not {type(value).__name__}")
+        n = len(data)
+        if n > self.maximum:
+            raise XdrError(f"string of {n} bytes exceeds maximum {self.maximum}")
+        buf += _pack_uint(n)
+        buf += data
+        buf += _PAD[n & 3]
 
-    def unpack(self, unpacker: Unpacker) -> str:
-        return unpacker.unpack_string(self.maximum)
+    def _dec(self, data: Any, pos: int) -> tuple[str, int]:
+        n = _dec_count(data, pos)
+        if n > self.maximum:
+            raise XdrError(f"string length {n} exceeds maximum {self.maximum}")
+        pos += 4
+        stop = pos + ((n + 3) & ~3)
+        if stop > len(data):
+            raise _past_end("string", n, pos, data)
+        return str(data[pos : pos + n], "utf-8", "surrogateescape"), stop
 
     def __repr__(self) -> str:
         return f"String({self.maximum})"
+
+
+def _check_bytes(data: Any) -> None:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise XdrError(f"opaque data must be bytes, not {type(data).__name__}")
 
 
 class Opaque(Codec):
@@ -240,11 +310,18 @@ class Opaque(Codec):
         self.size = size
         self.min_size = (size + 3) & ~3
 
-    def pack(self, packer: Packer, value: Any) -> None:
-        packer.pack_fopaque(self.size, value)
+    def _enc(self, buf: bytearray, value: Any) -> None:
+        _check_bytes(value)
+        if len(value) != self.size:
+            raise XdrError(f"fixed opaque needs {self.size} bytes, got {len(value)}")
+        buf += value
+        buf += _PAD[self.size & 3]
 
-    def unpack(self, unpacker: Unpacker) -> bytes:
-        return unpacker.unpack_fopaque(self.size)
+    def _dec(self, data: Any, pos: int) -> tuple[bytes, int]:
+        stop = pos + self.min_size
+        if stop > len(data):
+            raise _past_end("fixed opaque", self.size, pos, data)
+        return bytes(data[pos : pos + self.size]), stop
 
     def __repr__(self) -> str:
         return f"Opaque({self.size})"
@@ -256,11 +333,24 @@ class VarOpaque(Codec):
     def __init__(self, maximum: int) -> None:
         self.maximum = maximum
 
-    def pack(self, packer: Packer, value: Any) -> None:
-        packer.pack_opaque(value, self.maximum)
+    def _enc(self, buf: bytearray, value: Any) -> None:
+        _check_bytes(value)
+        n = len(value)
+        if n > self.maximum:
+            raise XdrError(f"opaque data of {n} bytes exceeds maximum {self.maximum}")
+        buf += _pack_uint(n)
+        buf += value
+        buf += _PAD[n & 3]
 
-    def unpack(self, unpacker: Unpacker) -> bytes:
-        return unpacker.unpack_opaque(self.maximum)
+    def _dec(self, data: Any, pos: int) -> tuple[bytes, int]:
+        n = _dec_count(data, pos)
+        if n > self.maximum:
+            raise XdrError(f"opaque length {n} exceeds maximum {self.maximum}")
+        pos += 4
+        stop = pos + ((n + 3) & ~3)
+        if stop > len(data):
+            raise _past_end("opaque", n, pos, data)
+        return bytes(data[pos : pos + n]), stop
 
     def __repr__(self) -> str:
         return f"VarOpaque({self.maximum})"
@@ -274,9 +364,10 @@ def _char_bytes(value: Any) -> bytes:
     raise XdrError(f"string expected for a char array, not {type(value).__name__}")
 
 
-def _signed_chars(data: bytes) -> list[int]:
-    # C's char is signed on the platforms libvirt runs on: 0x80..0xff go out negative.
-    return [b - 256 if b > 127 else b for b in data]
+def _enc_chars(buf: bytearray, data: bytes) -> None:
+    # One 4-byte int per char; C's char is signed on the platforms libvirt
+    # runs on, so 0x80..0xff go out negative (sign-extended): a "b" view.
+    buf += _pack(f">{len(data)}i", *memoryview(data).cast("b"))
 
 
 def _chars_to_str(values: Sequence[int]) -> str:
@@ -285,6 +376,13 @@ def _chars_to_str(values: Sequence[int]) -> str:
     if nul >= 0:
         data = data[:nul]
     return data.decode("utf-8", "surrogateescape")
+
+
+def _dec_chars(data: Any, pos: int, n: int) -> tuple[str, int]:
+    stop = pos + 4 * n
+    if stop > len(data):
+        raise _truncated(f"{n} ints", pos)
+    return _chars_to_str(_unpack_from(f">{n}i", data, pos)), stop
 
 
 class CharArray(Codec):
@@ -298,16 +396,18 @@ class CharArray(Codec):
     def __init__(self, maximum: int) -> None:
         self.maximum = maximum
 
-    def pack(self, packer: Packer, value: Any) -> None:
+    def _enc(self, buf: bytearray, value: Any) -> None:
         data = _char_bytes(value)
         if data and not data.endswith(b"\0"):
             data += b"\0"
-        packer.pack_array_length(len(data), self.maximum)
-        packer.pack_ints(_signed_chars(data))
+        if len(data) > self.maximum:
+            raise XdrError(f"array of {len(data)} elements exceeds maximum {self.maximum}")
+        buf += _pack_uint(len(data))
+        _enc_chars(buf, data)
 
-    def unpack(self, unpacker: Unpacker) -> str:
-        n = unpacker.unpack_array_length(self.maximum)
-        return _chars_to_str(unpacker.unpack_ints(n))
+    def _dec(self, data: Any, pos: int) -> tuple[str, int]:
+        n = _dec_array_length(data, pos, self.maximum, 4)
+        return _dec_chars(data, pos + 4, n)
 
     def __repr__(self) -> str:
         return f"CharArray({self.maximum})"
@@ -320,14 +420,14 @@ class CharVector(Codec):
         self.size = size
         self.min_size = 4 * size
 
-    def pack(self, packer: Packer, value: Any) -> None:
+    def _enc(self, buf: bytearray, value: Any) -> None:
         data = _char_bytes(value)
         if len(data) > self.size:
             raise XdrError(f"char[{self.size}] cannot hold {len(data)} bytes")
-        packer.pack_ints(_signed_chars(data.ljust(self.size, b"\0")))
+        _enc_chars(buf, data.ljust(self.size, b"\0"))
 
-    def unpack(self, unpacker: Unpacker) -> str:
-        return _chars_to_str(unpacker.unpack_ints(self.size))
+    def _dec(self, data: Any, pos: int) -> tuple[str, int]:
+        return _dec_chars(data, pos, self.size)
 
     def __repr__(self) -> str:
         return f"CharVector({self.size})"
@@ -339,23 +439,34 @@ class Optional(Codec):
     def __init__(self, codec: Codec) -> None:
         self.codec = codec
 
-    def pack(self, packer: Packer, value: Any) -> None:
+    def _enc(self, buf: bytearray, value: Any) -> None:
         if value is None:
-            packer.pack_uint(0)
+            buf += b"\0\0\0\0"
         else:
-            packer.pack_uint(1)
-            self.codec.pack(packer, value)
+            buf += b"\0\0\0\1"
+            self.codec._enc(buf, value)
 
-    def unpack(self, unpacker: Unpacker) -> Any:
-        flag = unpacker.unpack_uint()
+    def _dec(self, data: Any, pos: int) -> tuple[Any, int]:
+        flag = _dec_count(data, pos)
         if flag == 0:
-            return None
+            return None, pos + 4
         if flag != 1:
             raise XdrError(f"invalid optional-data flag {flag}")
-        return self.codec.unpack(unpacker)
+        return self.codec._dec(data, pos + 4)
 
     def __repr__(self) -> str:
         return f"Optional({self.codec!r})"
+
+
+def _dec_array_length(data: Any, pos: int, maximum: int, min_item_size: int) -> int:
+    """Read an array's u32 count at ``pos`` and check it against ``maximum`` and the bytes left."""
+    n = _dec_count(data, pos)
+    if n > maximum:
+        raise XdrError(f"array length {n} exceeds maximum {maximum}")
+    left = len(data) - pos - 4
+    if n * min_item_size > left:
+        raise XdrError(f"array of {n} elements cannot fit in the {left} bytes left")
+    return n
 
 
 class Array(Codec):
@@ -364,23 +475,70 @@ class Array(Codec):
     def __init__(self, codec: Codec, maximum: int) -> None:
         self.codec = codec
         self.maximum = maximum
+        # arrays of plain numbers go through one struct call
+        self._fmt: str | None = getattr(codec, "fmt", None) if isinstance(codec, _NumberCodec) else None
 
-    def pack(self, packer: Packer, value: Any) -> None:
-        if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+    def _enc(self, buf: bytearray, value: Any) -> None:
+        if type(value) is list or type(value) is tuple:
+            items = value
+        elif isinstance(value, (str, bytes, _abc("Mapping"))) or not isinstance(value, _abc("Iterable")):
             raise XdrError(f"array value must be a list, not {type(value).__name__}")
-        items = value if isinstance(value, (list, tuple)) else list(value)
-        packer.pack_array_length(len(items), self.maximum)
-        pack = self.codec.pack
+        else:
+            items = value if isinstance(value, (list, tuple)) else list(value)
+        n = len(items)
+        if n > self.maximum:
+            raise XdrError(f"array of {n} elements exceeds maximum {self.maximum}")
+        buf += _pack_uint(n)
+        if self._fmt is not None:
+            try:
+                buf += _pack(f">{n}{self._fmt}", *items)
+                return
+            except (_StructError, TypeError):
+                pass  # element by element, for the element's own error
+        enc = self.codec._enc
         for item in items:
-            pack(packer, item)
+            enc(buf, item)
 
-    def unpack(self, unpacker: Unpacker) -> list[Any]:
-        n = unpacker.unpack_array_length(self.maximum, self.codec.min_size)
-        unpack = self.codec.unpack
-        return [unpack(unpacker) for _ in range(n)]
+    def _dec(self, data: Any, pos: int) -> tuple[list[Any], int]:
+        codec = self.codec
+        n = _dec_array_length(data, pos, self.maximum, codec.min_size)
+        pos += 4
+        if self._fmt is not None:
+            return list(_unpack_from(f">{n}{self._fmt}", data, pos)), pos + n * codec.min_size
+        dec = codec._dec
+        out: list[Any] = []
+        append = out.append
+        for _ in range(n):
+            item, pos = dec(data, pos)
+            append(item)
+        return out, pos
 
     def __repr__(self) -> str:
         return f"Array({self.codec!r}, {self.maximum})"
+
+
+def _enc_fields(buf: bytearray, value: Any, fields: Sequence[tuple[str, Codec]]) -> None:
+    for name, codec in fields:
+        try:
+            item = value[name]
+        except KeyError:
+            raise XdrError(f"missing struct field {name!r}") from None
+        codec._enc(buf, item)
+
+
+def _fixed_format(codec: Codec) -> str | None:
+    """The struct format of a codec that is a plain fixed-size block (a number or a fixed opaque)."""
+    if isinstance(codec, _NumberCodec):
+        return codec.fmt
+    if isinstance(codec, Opaque):
+        pad = codec.min_size - codec.size
+        return f"{codec.size}s" + (f"{pad}x" if pad else "")
+    return None
+
+
+# Struct decoding plan steps: a run of fixed-size fields read with one struct
+# call, a string field decoded inline, or any other field's own codec.
+_STEP_FIXED, _STEP_STRING, _STEP_CODEC = 0, 1, 2
 
 
 class Struct(Codec):
@@ -389,19 +547,121 @@ class Struct(Codec):
     def __init__(self, fields: Sequence[tuple[str, Codec]]) -> None:
         self.fields = tuple(fields)
         self.min_size = sum(c.min_size for _, c in self.fields)
+        # the encoding and decoding plans are made on first use: most of the
+        # table's structs are never used by a given process
+        self._steps: tuple[tuple[int, Any, Any], ...] | None = None
+        self._enc_steps: tuple[tuple[int, Any, Any], ...] | None = None
 
-    def pack(self, packer: Packer, value: Any) -> None:
-        if not isinstance(value, Mapping):
-            raise XdrError(f"struct value must be a dict, not {type(value).__name__}")
+    def _plan_dec(self) -> tuple[tuple[int, Any, Any], ...]:
+        # Runs of consecutive fixed-size fields (numbers, fixed opaques such as
+        # a uuid) are unpacked with one struct call each.
+        steps: list[tuple[int, Any, Any]] = []
+        run: list[tuple[str, Codec]] = []
+
+        def flush() -> None:
+            if len(run) == 1:
+                steps.append((_STEP_CODEC, run[0][0], run[0][1]._dec))
+            elif run:
+                fmt = ">" + "".join(_fixed_format(c) or "" for _, c in run)
+                steps.append((_STEP_FIXED, tuple(n for n, _ in run), (_Struct(fmt), tuple(run))))
+            run.clear()
+
         for name, codec in self.fields:
+            if _fixed_format(codec) is not None:
+                run.append((name, codec))
+                continue
+            flush()
+            if type(codec) is String:
+                steps.append((_STEP_STRING, name, codec.maximum))
+            else:
+                steps.append((_STEP_CODEC, name, codec._dec))
+        flush()
+        self._steps = tuple(steps)
+        return self._steps
+
+    def _plan_enc(self) -> tuple[tuple[int, Any, Any], ...]:
+        # Strings inline, runs of plain numbers with one struct call (a struct
+        # call accepts and refuses exactly what the single ones do; after an
+        # error the run is redone field by field for its wording).
+        steps: list[tuple[int, Any, Any]] = []
+        nums: list[tuple[str, Codec]] = []
+        for name, codec in [*self.fields, ("", Void)]:
+            if isinstance(codec, _NumberCodec):
+                nums.append((name, codec))
+                continue
+            if len(nums) > 1:
+                fmt = ">" + "".join(c.fmt for _, c in nums)  # type: ignore[attr-defined]
+                steps.append((_STEP_FIXED, tuple(nums), _Struct(fmt).pack))
+            elif nums:
+                steps.append((_STEP_CODEC, nums[0][0], nums[0][1]._enc))
+            nums.clear()
+            if codec is Void:
+                break
+            if type(codec) is String:
+                steps.append((_STEP_STRING, name, codec))
+            else:
+                steps.append((_STEP_CODEC, name, codec._enc))
+        self._enc_steps = tuple(steps)
+        return self._enc_steps
+
+    def _enc(self, buf: bytearray, value: Any) -> None:
+        if type(value) is not dict and not isinstance(value, _abc("Mapping")):
+            raise XdrError(f"struct value must be a dict, not {type(value).__name__}")
+        for step, name, arg in self._enc_steps or self._plan_enc():
+            if step == _STEP_FIXED:
+                try:
+                    buf += arg(*[value[field] for field, _ in name])
+                except (KeyError, _StructError, TypeError):
+                    _enc_fields(bytearray(), value, name)  # raises the exact error
+                    raise XdrError(f"cannot pack the fields {[f for f, _ in name]}") from None
+                continue
             try:
                 item = value[name]
             except KeyError:
                 raise XdrError(f"missing struct field {name!r}") from None
-            codec.pack(packer, item)
+            if step == _STEP_STRING:
+                if type(item) is str:
+                    data = item.encode("utf-8", "surrogateescape")
+                    n = len(data)
+                    if n <= arg.maximum:
+                        buf += _pack_uint(n)
+                        buf += data
+                        buf += _PAD[n & 3]
+                        continue
+                arg._enc(buf, item)
+            else:
+                arg(buf, item)
 
-    def unpack(self, unpacker: Unpacker) -> dict[str, Any]:
-        return {name: codec.unpack(unpacker) for name, codec in self.fields}
+    def _dec(self, data: Any, pos: int) -> tuple[dict[str, Any], int]:
+        out: dict[str, Any] = {}
+        for step, name, arg in self._steps or self._plan_dec():
+            if step == _STEP_STRING:
+                try:
+                    n = _unpack_uint(data, pos)[0]
+                except _StructError:
+                    raise _truncated("unsigned int", pos) from None
+                if n > arg:
+                    raise XdrError(f"string length {n} exceeds maximum {arg}")
+                pos += 4
+                stop = pos + ((n + 3) & ~3)
+                if stop > len(data):
+                    raise _past_end("string", n, pos, data)
+                out[name] = str(data[pos : pos + n], "utf-8", "surrogateescape")
+                pos = stop
+            elif step == _STEP_FIXED:
+                fixed, run = arg
+                try:
+                    values = fixed.unpack_from(data, pos)
+                except _StructError:
+                    for field, codec in run:  # raises the exact error of the short field
+                        out[field], pos = codec._dec(data, pos)
+                    raise XdrError(f"truncated XDR data at offset {pos}") from None
+                for field, item in zip(name, values, strict=True):
+                    out[field] = item
+                pos += fixed.size
+            else:
+                out[name], pos = arg(data, pos)
+        return out, pos
 
     def __repr__(self) -> str:
         return "Struct([" + ", ".join(f"({n!r}, {c!r})" for n, c in self.fields) + "])"
@@ -412,8 +672,14 @@ class Union(Codec):
 
     def __init__(self, arms: Mapping[int, Codec]) -> None:
         self.arms = dict(arms)
+        # number arms: discriminant and value read with one struct call
+        self._numbers = {
+            disc: _Struct(">i" + codec.fmt).unpack_from
+            for disc, codec in self.arms.items()
+            if isinstance(codec, _NumberCodec)
+        }
 
-    def pack(self, packer: Packer, value: Any) -> None:
+    def _enc(self, buf: bytearray, value: Any) -> None:
         try:
             disc, arm_value = value
         except (TypeError, ValueError):
@@ -421,27 +687,40 @@ class Union(Codec):
         codec = self.arms.get(disc)
         if codec is None:
             raise XdrError(f"invalid union discriminant {disc!r}")
-        packer.pack_int(disc)
-        codec.pack(packer, arm_value)
+        try:
+            buf += _pack_int(disc)
+        except (_StructError, TypeError) as err:
+            raise XdrError(f"int out of range: {disc!r}") from err
+        codec._enc(buf, arm_value)
 
-    def unpack(self, unpacker: Unpacker) -> tuple[int, Any]:
-        disc = unpacker.unpack_int()
+    def _dec(self, data: Any, pos: int) -> tuple[tuple[int, Any], int]:
+        try:
+            disc = _unpack_int(data, pos)[0]
+        except _StructError:
+            raise _truncated("int", pos) from None
+        number = self._numbers.get(disc)
+        if number is not None:
+            try:
+                return number(data, pos), pos + 4 + self.arms[disc].min_size
+            except _StructError:
+                pass  # short: the arm's codec words the error
         codec = self.arms.get(disc)
         if codec is None:
             raise XdrError(f"invalid union discriminant {disc}")
-        return disc, codec.unpack(unpacker)
+        value, pos = codec._dec(data, pos + 4)
+        return (disc, value), pos
 
     def __repr__(self) -> str:
         return f"Union({self.arms!r})"
 
 
 Void: Codec = _VoidCodec()
-Int: Codec = _IntCodec()
-UInt: Codec = _UIntCodec()
-Hyper: Codec = _HyperCodec()
-UHyper: Codec = _UHyperCodec()
+Int: Codec = _NumberCodec("Int", "i", "int", "int out of range")
+UInt: Codec = _NumberCodec("UInt", "I", "unsigned int", "unsigned int out of range")
+Hyper: Codec = _NumberCodec("Hyper", "q", "hyper", "hyper out of range")
+UHyper: Codec = _NumberCodec("UHyper", "Q", "unsigned hyper", "unsigned hyper out of range")
 Bool: Codec = _BoolCodec()
-Double: Codec = _DoubleCodec()
+Double: Codec = _NumberCodec("Double", "d", "double", "not a double")
 Char: Codec = _SmallIntCodec("Char", 8, True)
 UChar: Codec = _SmallIntCodec("UChar", 8, False)
 UShort: Codec = _SmallIntCodec("UShort", 16, False)
@@ -449,9 +728,9 @@ UShort: Codec = _SmallIntCodec("UShort", 16, False)
 
 def encode(codec: Codec, value: Any) -> bytes:
     """Encode ``value`` with ``codec``; raises :class:`XdrError` if it does not fit."""
-    packer = Packer()
-    codec.pack(packer, value)
-    return packer.get_buffer()
+    buf = bytearray()
+    codec._enc(buf, value)
+    return bytes(buf)
 
 
 def decode(codec: Codec, data: bytes | bytearray | memoryview, *, strict: bool = False) -> Any:
@@ -460,10 +739,9 @@ def decode(codec: Codec, data: bytes | bytearray | memoryview, *, strict: bool =
     Trailing bytes are ignored (libvirt's clients accept them too) unless
     ``strict``.  Raises :class:`XdrError` on malformed data.
     """
-    unpacker = Unpacker(data)
-    value = codec.unpack(unpacker)
-    if strict:
-        unpacker.done()
+    value, pos = codec._dec(data, 0)
+    if strict and pos < len(data):
+        raise XdrError(f"{len(data) - pos} unexpected trailing bytes")
     return value
 
 
@@ -520,27 +798,59 @@ OptNetwork = Optional(NonnullNetwork)
 OptStoragePool = Optional(NonnullStoragePool)
 
 
-class TypedParamType(enum.IntEnum):
-    """``virTypedParameterType``: the discriminant of ``remote_typed_param_value``."""
+# virTypedParameterType values (TypedParamType has the same as an IntEnum).
+_TP_INT, _TP_UINT, _TP_LLONG, _TP_ULLONG, _TP_DOUBLE, _TP_BOOLEAN, _TP_STRING = range(1, 8)
 
-    INT = 1
-    UINT = 2
-    LLONG = 3
-    ULLONG = 4
-    DOUBLE = 5
-    BOOLEAN = 6
-    STRING = 7
+if TYPE_CHECKING:
+
+    class TypedParamType(enum.IntEnum):
+        """``virTypedParameterType``: the discriminant of ``remote_typed_param_value``."""
+
+        INT = 1
+        UINT = 2
+        LLONG = 3
+        ULLONG = 4
+        DOUBLE = 5
+        BOOLEAN = 6
+        STRING = 7
+
+
+def _typed_param_type() -> type[TypedParamType]:
+    """The :class:`TypedParamType` IntEnum, built on first use (``enum`` is slow to import)."""
+    known: type[TypedParamType] | None = globals().get("TypedParamType")
+    if known is not None:
+        return known
+    import enum
+
+    cls: Any = enum.IntEnum(  # type: ignore[misc]
+        "TypedParamType",
+        {"INT": 1, "UINT": 2, "LLONG": 3, "ULLONG": 4, "DOUBLE": 5, "BOOLEAN": 6, "STRING": 7},
+        module=__name__,
+    )
+    cls.__doc__ = "``virTypedParameterType``: the discriminant of ``remote_typed_param_value``."
+    globals()["TypedParamType"] = cls
+    return globals()["TypedParamType"]  # type: ignore[no-any-return]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TypedParamType":
+        return _typed_param_type()
+    if name == "PROC_NUMBERS":
+        return _proc_numbers()
+    if name == "PROC_NAMES":
+        return _proc_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 TypedParamValue = Union(
     {
-        TypedParamType.INT: Int,
-        TypedParamType.UINT: UInt,
-        TypedParamType.LLONG: Hyper,
-        TypedParamType.ULLONG: UHyper,
-        TypedParamType.DOUBLE: Double,
-        TypedParamType.BOOLEAN: Int,
-        TypedParamType.STRING: NonnullString,
+        _TP_INT: Int,
+        _TP_UINT: UInt,
+        _TP_LLONG: Hyper,
+        _TP_ULLONG: UHyper,
+        _TP_DOUBLE: Double,
+        _TP_BOOLEAN: Int,
+        _TP_STRING: NonnullString,
     }
 )
 #: ``remote_typed_param``: ``{"field": str, "value": (TypedParamType, value)}``.
@@ -556,18 +866,18 @@ def typed_param(field: str, value: Any, type: int | None = None) -> dict[str, An
     """
     if type is None:
         if isinstance(value, bool):
-            type = TypedParamType.BOOLEAN
+            type = _TP_BOOLEAN
         elif isinstance(value, int):
-            type = TypedParamType.LLONG if value < 0 else TypedParamType.ULLONG
+            type = _TP_LLONG if value < 0 else _TP_ULLONG
         elif isinstance(value, float):
-            type = TypedParamType.DOUBLE
+            type = _TP_DOUBLE
         elif isinstance(value, str):
-            type = TypedParamType.STRING
+            type = _TP_STRING
         else:
             raise XdrError(f"cannot guess a typed parameter type for {value!r}")
-    if type == TypedParamType.BOOLEAN:
+    if type == _TP_BOOLEAN:
         value = 1 if value else 0
-    return {"field": field, "value": (TypedParamType(type), value)}
+    return {"field": field, "value": (_typed_param_type()(type), value)}
 
 
 def typed_params_to_dict(params: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -575,7 +885,7 @@ def typed_params_to_dict(params: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for p in params:
         ptype, value = p["value"]
-        out[p["field"]] = bool(value) if ptype == TypedParamType.BOOLEAN else value
+        out[p["field"]] = bool(value) if ptype == _TP_BOOLEAN else value
     return out
 
 
@@ -879,36 +1189,106 @@ class Proc:
     NETWORK_GET_METADATA = 445
 
 
-#: REMOTE_PROC_* name (without the prefix) -> number.
-PROC_NUMBERS: dict[str, int] = {k: v for k, v in vars(Proc).items() if not k.startswith("_")}
-#: number -> REMOTE_PROC_* name (without the prefix).
-PROC_NAMES: dict[int, str] = {v: k for k, v in PROC_NUMBERS.items()}
+def _proc_numbers() -> dict[str, int]:
+    known: dict[str, int] | None = globals().get("PROC_NUMBERS")
+    if known is None:
+        known = globals()["PROC_NUMBERS"] = {k: v for k, v in vars(Proc).items() if not k.startswith("_")}
+    return known
+
+
+def _proc_names() -> dict[int, str]:
+    known: dict[int, str] | None = globals().get("PROC_NAMES")
+    if known is None:
+        numbers = _proc_numbers()
+        known = globals()["PROC_NAMES"] = dict(zip(numbers.values(), numbers, strict=True))
+    return known
+
+
+# PROC_NUMBERS and PROC_NAMES are built on first use (module __getattr__):
+# looping over the ~200 names would cost every pyvirsh run.
+if TYPE_CHECKING:
+    #: REMOTE_PROC_* name (without the prefix) -> number.
+    PROC_NUMBERS: dict[str, int]
+    #: number -> REMOTE_PROC_* name (without the prefix).
+    PROC_NAMES: dict[int, str]
 
 
 if TYPE_CHECKING:
+    #: How the table gives a procedure's codec (see :class:`Procedure`).
+    CodecSpec = Codec | tuple[tuple[str, Codec], ...] | Callable[[], Codec]
 
-    class Procedure(NamedTuple):
-        """One REMOTE_PROGRAM procedure.
 
-        ``api`` is libvirt's public function name (used in "read only access
-        prevents ..."); ``readonly`` is True when the procedure is allowed on a
-        read-only connection.  Some read-only procedures refuse particular flags
-        or arguments on read-only connections (``DOMAIN_GET_XML_DESC`` with
-        VIR_DOMAIN_XML_SECURE, ``DOMAIN_GET_VCPUS_FLAGS`` with VIR_DOMAIN_VCPU_GUEST,
-        ``DOMAIN_INTERFACE_ADDRESSES`` with the agent source); the daemon checks
-        those itself.
-        """
+class Procedure:
+    """One REMOTE_PROGRAM procedure.
 
-        number: int
-        name: str
-        api: str
-        args: Codec
-        ret: Codec
-        readonly: bool
+    ``api`` is libvirt's public function name (used in "read only access
+    prevents ..."); ``readonly`` is True when the procedure is allowed on a
+    read-only connection.  Some read-only procedures refuse particular flags
+    or arguments on read-only connections (``DOMAIN_GET_XML_DESC`` with
+    VIR_DOMAIN_XML_SECURE, ``DOMAIN_GET_VCPUS_FLAGS`` with VIR_DOMAIN_VCPU_GUEST,
+    ``DOMAIN_INTERFACE_ADDRESSES`` with the agent source); the daemon checks
+    those itself.
 
-else:
-    Procedure = namedtuple("Procedure", "number name api args ret readonly")
-    Procedure.__doc__ = "One REMOTE_PROGRAM procedure (see the type-checking definition above)."
+    ``args`` and ``ret`` are the codecs.  The table gives most of them as a
+    tuple of ``(field, codec)`` pairs (a struct) or a factory, turned into a
+    codec on first use: importing the table then builds no codec objects.
+    """
+
+    __slots__ = ("_args", "_name", "_ret", "api", "number", "readonly")
+
+    def __init__(
+        self,
+        number: int,
+        name: str | None,
+        api: str,
+        args: CodecSpec,
+        ret: CodecSpec,
+        readonly: bool,
+    ) -> None:
+        self.number = number
+        self._name = name
+        self.api = api
+        self._args = args
+        self._ret = ret
+        self.readonly = readonly
+
+    @property
+    def name(self) -> str:
+        """The REMOTE_PROC_* name without the prefix (looked up on first use when not given)."""
+        name = self._name
+        if name is None:
+            name = self._name = _proc_names()[self.number]
+        return name
+
+    @property
+    def args(self) -> Codec:
+        """Codec of the call's arguments (or of an event's message)."""
+        codec = self._args
+        if not isinstance(codec, Codec):
+            codec = self._args = _codec(codec)
+        return codec
+
+    @property
+    def ret(self) -> Codec:
+        """Codec of the reply (:data:`Void` for events)."""
+        codec = self._ret
+        if not isinstance(codec, Codec):
+            codec = self._ret = _codec(codec)
+        return codec
+
+
+def _codec(spec: CodecSpec) -> Codec:
+    """The codec a table entry describes: a codec, a struct's ``(field, codec)`` pairs, or a factory."""
+    if isinstance(spec, Codec):
+        return spec
+    if isinstance(spec, tuple):
+        return Struct(spec)
+    return spec()
+
+    def __repr__(self) -> str:
+        return (
+            f"Procedure(number={self.number}, name={self.name!r}, api={self.api!r}, readonly={self.readonly})"
+        )
 
 
 def _s(*fields: tuple[str, Codec]) -> Struct:
@@ -946,38 +1326,38 @@ PROCEDURES: dict[int, Procedure] = {}
 EVENT_PROCEDURES: frozenset[int]
 
 
-def _def(proc: int, api: str, args: Codec, ret: Codec, readonly: bool) -> None:
+def _def(proc: int, api: str, args: CodecSpec, ret: CodecSpec, readonly: bool) -> None:
     if proc in PROCEDURES:
-        raise RuntimeError(f"procedure {PROC_NAMES[proc]} ({proc}) defined twice")
-    PROCEDURES[proc] = Procedure(proc, PROC_NAMES[proc], api, args, ret, readonly)
+        raise RuntimeError(f"procedure {_proc_names()[proc]} ({proc}) defined twice")
+    PROCEDURES[proc] = Procedure(proc, None, api, args, ret, readonly)
 
 
 _EVENTS: set[int] = set()
 
 
-def _event(proc: int, api: str, msg: Codec) -> None:
+def _event(proc: int, api: str, msg: CodecSpec) -> None:
     _def(proc, api, msg, Void, False)
     _EVENTS.add(proc)
 
 
-def _names(maximum: int) -> Struct:
-    return _s(("names", Array(NonnullString, maximum)))
+def _names(maximum: int) -> tuple[tuple[str, Codec], ...]:
+    return (("names", Array(NonnullString, maximum)),)
 
 
 RO, RW = True, False
 P = Proc
 
 # -- connection, auth and host ---------------------------------------------
-_def(P.CONNECT_OPEN, "virConnectOpen", _s(("name", OptString), _FLAGS), Void, RO)
+_def(P.CONNECT_OPEN, "virConnectOpen", (("name", OptString), _FLAGS), Void, RO)
 _def(P.CONNECT_CLOSE, "virConnectClose", Void, Void, RO)
-_def(P.CONNECT_GET_TYPE, "virConnectGetType", Void, _s(("type", NonnullString)), RO)
-_def(P.CONNECT_GET_VERSION, "virConnectGetVersion", Void, _s(("hv_ver", UHyper)), RO)
-_def(P.CONNECT_GET_MAX_VCPUS, "virConnectGetMaxVcpus", _s(("type", OptString)), _s(("max_vcpus", Int)), RO)
+_def(P.CONNECT_GET_TYPE, "virConnectGetType", Void, (("type", NonnullString),), RO)
+_def(P.CONNECT_GET_VERSION, "virConnectGetVersion", Void, (("hv_ver", UHyper),), RO)
+_def(P.CONNECT_GET_MAX_VCPUS, "virConnectGetMaxVcpus", (("type", OptString),), (("max_vcpus", Int),), RO)
 _def(
     P.NODE_GET_INFO,
     "virNodeGetInfo",
     Void,
-    _s(
+    (
         ("model", CharVector(32)),
         ("memory", UHyper),
         ("cpus", Int),
@@ -989,179 +1369,173 @@ _def(
     ),
     RO,
 )
-_def(P.CONNECT_GET_CAPABILITIES, "virConnectGetCapabilities", Void, _s(("capabilities", NonnullString)), RO)
-_def(P.CONNECT_GET_HOSTNAME, "virConnectGetHostname", Void, _s(("hostname", NonnullString)), RO)
+_def(P.CONNECT_GET_CAPABILITIES, "virConnectGetCapabilities", Void, (("capabilities", NonnullString),), RO)
+_def(P.CONNECT_GET_HOSTNAME, "virConnectGetHostname", Void, (("hostname", NonnullString),), RO)
 _def(
     P.CONNECT_SUPPORTS_FEATURE,
     "virConnectSupportsFeature",
-    _s(("feature", Int)),
-    _s(("supported", Int)),
+    (("feature", Int),),
+    (("supported", Int),),
     RO,
 )
-_def(P.AUTH_LIST, "virConnectAuthList", Void, _s(("types", Array(Int, AUTH_TYPE_LIST_MAX))), RO)
-_def(P.AUTH_SASL_INIT, "virConnectAuthSaslInit", Void, _s(("mechlist", NonnullString)), RO)
-_def(P.AUTH_POLKIT, "virConnectAuthPolkit", Void, _s(("complete", Int)), RO)
-_def(P.CONNECT_GET_URI, "virConnectGetURI", Void, _s(("uri", NonnullString)), RO)
+_def(P.AUTH_LIST, "virConnectAuthList", Void, (("types", Array(Int, AUTH_TYPE_LIST_MAX)),), RO)
+_def(P.AUTH_SASL_INIT, "virConnectAuthSaslInit", Void, (("mechlist", NonnullString),), RO)
+_def(P.AUTH_POLKIT, "virConnectAuthPolkit", Void, (("complete", Int),), RO)
+_def(P.CONNECT_GET_URI, "virConnectGetURI", Void, (("uri", NonnullString),), RO)
 _def(
     P.NODE_GET_SECURITY_MODEL,
     "virNodeGetSecurityModel",
     Void,
-    _s(("model", CharArray(SECURITY_MODEL_MAX)), ("doi", CharArray(SECURITY_DOI_MAX))),
+    (("model", CharArray(SECURITY_MODEL_MAX)), ("doi", CharArray(SECURITY_DOI_MAX))),
     RO,
 )
-_def(P.CONNECT_IS_SECURE, "virConnectIsSecure", Void, _s(("secure", Int)), RO)
-_def(P.CONNECT_GET_LIB_VERSION, "virConnectGetLibVersion", Void, _s(("lib_ver", UHyper)), RO)
-_def(P.CONNECT_COMPARE_CPU, "virConnectCompareCPU", _XML_FLAGS, _s(("result", Int)), RO)
+_def(P.CONNECT_IS_SECURE, "virConnectIsSecure", Void, (("secure", Int),), RO)
+_def(P.CONNECT_GET_LIB_VERSION, "virConnectGetLibVersion", Void, (("lib_ver", UHyper),), RO)
+_def(P.CONNECT_COMPARE_CPU, "virConnectCompareCPU", _XML_FLAGS, (("result", Int),), RO)
 _def(
     P.CONNECT_BASELINE_CPU,
     "virConnectBaselineCPU",
-    _s(("xmlCPUs", Array(NonnullString, CPU_BASELINE_MAX)), _FLAGS),
-    _s(("cpu", NonnullString)),
+    (("xmlCPUs", Array(NonnullString, CPU_BASELINE_MAX)), _FLAGS),
+    (("cpu", NonnullString),),
     RO,
 )
-_def(P.CONNECT_GET_SYSINFO, "virConnectGetSysinfo", _s(_FLAGS), _s(("sysinfo", NonnullString)), RO)
+_def(P.CONNECT_GET_SYSINFO, "virConnectGetSysinfo", (_FLAGS,), (("sysinfo", NonnullString),), RO)
 _def(
     P.NODE_GET_CELLS_FREE_MEMORY,
     "virNodeGetCellsFreeMemory",
-    _s(("startCell", Int), ("maxcells", Int)),
-    _s(("cells", Array(UHyper, NODE_MAX_CELLS))),
+    (("startCell", Int), ("maxcells", Int)),
+    (("cells", Array(UHyper, NODE_MAX_CELLS)),),
     RO,
 )
-_def(P.NODE_GET_FREE_MEMORY, "virNodeGetFreeMemory", Void, _s(("freeMem", UHyper)), RO)
+_def(P.NODE_GET_FREE_MEMORY, "virNodeGetFreeMemory", Void, (("freeMem", UHyper),), RO)
 _def(
     P.NODE_GET_CPU_STATS,
     "virNodeGetCPUStats",
-    _s(("cpuNum", Int), ("nparams", Int), _FLAGS),
-    _s(("params", Array(NodeStat, NODE_CPU_STATS_MAX)), ("nparams", Int)),
+    (("cpuNum", Int), ("nparams", Int), _FLAGS),
+    (("params", Array(NodeStat, NODE_CPU_STATS_MAX)), ("nparams", Int)),
     RO,
 )
 _def(
     P.NODE_GET_MEMORY_STATS,
     "virNodeGetMemoryStats",
-    _s(("nparams", Int), ("cellNum", Int), _FLAGS),
-    _s(("params", Array(NodeStat, NODE_MEMORY_STATS_MAX)), ("nparams", Int)),
+    (("nparams", Int), ("cellNum", Int), _FLAGS),
+    (("params", Array(NodeStat, NODE_MEMORY_STATS_MAX)), ("nparams", Int)),
     RO,
 )
 _def(
     P.NODE_GET_CPU_MAP,
     "virNodeGetCPUMap",
-    _s(("need_map", Int), ("need_online", Int), _FLAGS),
-    _s(("cpumap", VarOpaque(CPUMAP_MAX)), ("online", UInt), ("ret", Int)),
+    (("need_map", Int), ("need_online", Int), _FLAGS),
+    (("cpumap", VarOpaque(CPUMAP_MAX)), ("online", UInt), ("ret", Int)),
     RO,
 )
 _def(
     P.CONNECT_GET_CPU_MODEL_NAMES,
     "virConnectGetCPUModelNames",
-    _s(("arch", NonnullString), ("need_results", Int), _FLAGS),
-    _s(("models", Array(NonnullString, CONNECT_CPU_MODELS_MAX)), ("ret", Int)),
+    (("arch", NonnullString), ("need_results", Int), _FLAGS),
+    (("models", Array(NonnullString, CONNECT_CPU_MODELS_MAX)), ("ret", Int)),
     RO,
 )
 # Refused on read-only connections since CVE-2019-10167.
 _def(
     P.CONNECT_GET_DOMAIN_CAPABILITIES,
     "virConnectGetDomainCapabilities",
-    _s(
+    (
         ("emulatorbin", OptString),
         ("arch", OptString),
         ("machine", OptString),
         ("virttype", OptString),
         _FLAGS,
     ),
-    _s(("capabilities", NonnullString)),
+    (("capabilities", NonnullString),),
     RW,
 )
 _def(P.CONNECT_REGISTER_CLOSE_CALLBACK, "virConnectRegisterCloseCallback", Void, Void, RO)
 _def(P.CONNECT_UNREGISTER_CLOSE_CALLBACK, "virConnectUnregisterCloseCallback", Void, Void, RO)
 
 # -- domains ---------------------------------------------------------------
-_def(P.DOMAIN_ATTACH_DEVICE, "virDomainAttachDevice", _s(_DOM, _XML), Void, RW)
+_def(P.DOMAIN_ATTACH_DEVICE, "virDomainAttachDevice", (_DOM, _XML), Void, RW)
 _def(P.DOMAIN_CREATE, "virDomainCreate", _DOM_ONLY, Void, RW)
-_def(P.DOMAIN_CREATE_XML, "virDomainCreateXML", _s(("xml_desc", NonnullString), _FLAGS), _RET_DOM, RW)
-_def(P.DOMAIN_DEFINE_XML, "virDomainDefineXML", _s(_XML), _RET_DOM, RW)
+_def(P.DOMAIN_CREATE_XML, "virDomainCreateXML", (("xml_desc", NonnullString), _FLAGS), _RET_DOM, RW)
+_def(P.DOMAIN_DEFINE_XML, "virDomainDefineXML", (_XML,), _RET_DOM, RW)
 _def(P.DOMAIN_DESTROY, "virDomainDestroy", _DOM_ONLY, Void, RW)
-_def(P.DOMAIN_DETACH_DEVICE, "virDomainDetachDevice", _s(_DOM, _XML), Void, RW)
+_def(P.DOMAIN_DETACH_DEVICE, "virDomainDetachDevice", (_DOM, _XML), Void, RW)
 _def(P.DOMAIN_GET_XML_DESC, "virDomainGetXMLDesc", _DOM_FLAGS, _RET_XML, RO)
-_def(P.DOMAIN_GET_AUTOSTART, "virDomainGetAutostart", _DOM_ONLY, _s(("autostart", Int)), RO)
+_def(P.DOMAIN_GET_AUTOSTART, "virDomainGetAutostart", _DOM_ONLY, (("autostart", Int),), RO)
 _def(
     P.DOMAIN_GET_INFO,
     "virDomainGetInfo",
     _DOM_ONLY,
-    _s(
-        ("state", UChar),
-        ("maxMem", UHyper),
-        ("memory", UHyper),
-        ("nrVirtCpu", UShort),
-        ("cpuTime", UHyper),
-    ),
+    (("state", UChar), ("maxMem", UHyper), ("memory", UHyper), ("nrVirtCpu", UShort), ("cpuTime", UHyper)),
     RO,
 )
-_def(P.DOMAIN_GET_MAX_MEMORY, "virDomainGetMaxMemory", _DOM_ONLY, _s(("memory", UHyper)), RO)
+_def(P.DOMAIN_GET_MAX_MEMORY, "virDomainGetMaxMemory", _DOM_ONLY, (("memory", UHyper),), RO)
 _def(P.DOMAIN_GET_MAX_VCPUS, "virDomainGetMaxVcpus", _DOM_ONLY, _NUM, RO)
-_def(P.DOMAIN_GET_OS_TYPE, "virDomainGetOSType", _DOM_ONLY, _s(("type", NonnullString)), RO)
+_def(P.DOMAIN_GET_OS_TYPE, "virDomainGetOSType", _DOM_ONLY, (("type", NonnullString),), RO)
 _def(
     P.DOMAIN_GET_VCPUS,
     "virDomainGetVcpus",
-    _s(_DOM, ("maxinfo", Int), ("maplen", Int)),
-    _s(("info", Array(VcpuInfo, VCPUINFO_MAX)), ("cpumaps", VarOpaque(CPUMAPS_MAX))),
+    (_DOM, ("maxinfo", Int), ("maplen", Int)),
+    (("info", Array(VcpuInfo, VCPUINFO_MAX)), ("cpumaps", VarOpaque(CPUMAPS_MAX))),
     RO,
 )
 _def(P.CONNECT_LIST_DEFINED_DOMAINS, "virConnectListDefinedDomains", _NAMES_ARGS, _names(DOMAIN_LIST_MAX), RO)
-_def(P.DOMAIN_LOOKUP_BY_ID, "virDomainLookupByID", _s(("id", Int)), _RET_DOM, RO)
-_def(P.DOMAIN_LOOKUP_BY_NAME, "virDomainLookupByName", _s(("name", NonnullString)), _RET_DOM, RO)
-_def(P.DOMAIN_LOOKUP_BY_UUID, "virDomainLookupByUUID", _s(("uuid", UUID)), _RET_DOM, RO)
+_def(P.DOMAIN_LOOKUP_BY_ID, "virDomainLookupByID", (("id", Int),), _RET_DOM, RO)
+_def(P.DOMAIN_LOOKUP_BY_NAME, "virDomainLookupByName", (("name", NonnullString),), _RET_DOM, RO)
+_def(P.DOMAIN_LOOKUP_BY_UUID, "virDomainLookupByUUID", (("uuid", UUID),), _RET_DOM, RO)
 _def(P.CONNECT_NUM_OF_DEFINED_DOMAINS, "virConnectNumOfDefinedDomains", Void, _NUM, RO)
 _def(
     P.DOMAIN_PIN_VCPU,
     "virDomainPinVcpu",
-    _s(_DOM, ("vcpu", UInt), ("cpumap", VarOpaque(CPUMAP_MAX))),
+    (_DOM, ("vcpu", UInt), ("cpumap", VarOpaque(CPUMAP_MAX))),
     Void,
     RW,
 )
 _def(P.DOMAIN_REBOOT, "virDomainReboot", _DOM_FLAGS, Void, RW)
 _def(P.DOMAIN_RESUME, "virDomainResume", _DOM_ONLY, Void, RW)
-_def(P.DOMAIN_SET_AUTOSTART, "virDomainSetAutostart", _s(_DOM, ("autostart", Int)), Void, RW)
-_def(P.DOMAIN_SET_MAX_MEMORY, "virDomainSetMaxMemory", _s(_DOM, ("memory", UHyper)), Void, RW)
-_def(P.DOMAIN_SET_MEMORY, "virDomainSetMemory", _s(_DOM, ("memory", UHyper)), Void, RW)
-_def(P.DOMAIN_SET_VCPUS, "virDomainSetVcpus", _s(_DOM, ("nvcpus", UInt)), Void, RW)
+_def(P.DOMAIN_SET_AUTOSTART, "virDomainSetAutostart", (_DOM, ("autostart", Int)), Void, RW)
+_def(P.DOMAIN_SET_MAX_MEMORY, "virDomainSetMaxMemory", (_DOM, ("memory", UHyper)), Void, RW)
+_def(P.DOMAIN_SET_MEMORY, "virDomainSetMemory", (_DOM, ("memory", UHyper)), Void, RW)
+_def(P.DOMAIN_SET_VCPUS, "virDomainSetVcpus", (_DOM, ("nvcpus", UInt)), Void, RW)
 _def(P.DOMAIN_SHUTDOWN, "virDomainShutdown", _DOM_ONLY, Void, RW)
 _def(P.DOMAIN_SUSPEND, "virDomainSuspend", _DOM_ONLY, Void, RW)
 _def(P.DOMAIN_UNDEFINE, "virDomainUndefine", _DOM_ONLY, Void, RW)
 _def(
     P.CONNECT_LIST_DOMAINS,
     "virConnectListDomains",
-    _s(("maxids", Int)),
-    _s(("ids", Array(Int, DOMAIN_LIST_MAX))),
+    (("maxids", Int),),
+    (("ids", Array(Int, DOMAIN_LIST_MAX)),),
     RO,
 )
 _def(P.CONNECT_NUM_OF_DOMAINS, "virConnectNumOfDomains", Void, _NUM, RO)
-_def(P.DOMAIN_RESTORE, "virDomainRestore", _s(("from", NonnullString)), Void, RW)
-_def(P.DOMAIN_SAVE, "virDomainSave", _s(_DOM, ("to", NonnullString)), Void, RW)
+_def(P.DOMAIN_RESTORE, "virDomainRestore", (("from", NonnullString),), Void, RW)
+_def(P.DOMAIN_SAVE, "virDomainSave", (_DOM, ("to", NonnullString)), Void, RW)
 _def(
     P.DOMAIN_GET_SCHEDULER_TYPE,
     "virDomainGetSchedulerType",
     _DOM_ONLY,
-    _s(("type", NonnullString), ("nparams", Int)),
+    (("type", NonnullString), ("nparams", Int)),
     RO,
 )
 _def(
     P.DOMAIN_GET_SCHEDULER_PARAMETERS,
     "virDomainGetSchedulerParameters",
-    _s(_DOM, ("nparams", Int)),
-    _s(("params", Array(TypedParam, DOMAIN_SCHEDULER_PARAMETERS_MAX))),
+    (_DOM, ("nparams", Int)),
+    (("params", Array(TypedParam, DOMAIN_SCHEDULER_PARAMETERS_MAX)),),
     RO,
 )
 _def(
     P.DOMAIN_BLOCK_STATS,
     "virDomainBlockStats",
-    _s(_DOM, ("path", NonnullString)),
-    _s(*((f, Hyper) for f in ("rd_req", "rd_bytes", "wr_req", "wr_bytes", "errs"))),
+    (_DOM, ("path", NonnullString)),
+    lambda: _s(*((f, Hyper) for f in ("rd_req", "rd_bytes", "wr_req", "wr_bytes", "errs"))),
     RO,
 )
 _def(
     P.DOMAIN_INTERFACE_STATS,
     "virDomainInterfaceStats",
-    _s(_DOM, ("path", NonnullString)),
-    _s(
+    (_DOM, ("path", NonnullString)),
+    lambda: _s(
         *(
             (f, Hyper)
             for f in (
@@ -1182,25 +1556,25 @@ _def(
     P.DOMAIN_GET_SECURITY_LABEL,
     "virDomainGetSecurityLabel",
     _DOM_ONLY,
-    _s(("label", CharArray(SECURITY_LABEL_MAX)), ("enforcing", Int)),
+    (("label", CharArray(SECURITY_LABEL_MAX)), ("enforcing", Int)),
     RO,
 )
-_def(P.DOMAIN_IS_ACTIVE, "virDomainIsActive", _DOM_ONLY, _s(("active", Int)), RO)
-_def(P.DOMAIN_IS_PERSISTENT, "virDomainIsPersistent", _DOM_ONLY, _s(("persistent", Int)), RO)
+_def(P.DOMAIN_IS_ACTIVE, "virDomainIsActive", _DOM_ONLY, (("active", Int),), RO)
+_def(P.DOMAIN_IS_PERSISTENT, "virDomainIsPersistent", _DOM_ONLY, (("persistent", Int),), RO)
 _def(
     P.DOMAIN_MEMORY_STATS,
     "virDomainMemoryStats",
-    _s(_DOM, ("maxStats", UInt), _FLAGS),
-    _s(("stats", Array(DomainMemoryStat, DOMAIN_MEMORY_STATS_MAX))),
+    (_DOM, ("maxStats", UInt), _FLAGS),
+    (("stats", Array(DomainMemoryStat, DOMAIN_MEMORY_STATS_MAX)),),
     RO,
 )
-_def(P.DOMAIN_ATTACH_DEVICE_FLAGS, "virDomainAttachDeviceFlags", _s(_DOM, _XML, _FLAGS), Void, RW)
-_def(P.DOMAIN_DETACH_DEVICE_FLAGS, "virDomainDetachDeviceFlags", _s(_DOM, _XML, _FLAGS), Void, RW)
+_def(P.DOMAIN_ATTACH_DEVICE_FLAGS, "virDomainAttachDeviceFlags", (_DOM, _XML, _FLAGS), Void, RW)
+_def(P.DOMAIN_DETACH_DEVICE_FLAGS, "virDomainDetachDeviceFlags", (_DOM, _XML, _FLAGS), Void, RW)
 _def(
     P.DOMAIN_GET_JOB_INFO,
     "virDomainGetJobInfo",
     _DOM_ONLY,
-    _s(
+    lambda: _s(
         ("type", Int),
         *(
             (f, UHyper)
@@ -1222,65 +1596,59 @@ _def(
     RO,
 )
 _def(P.DOMAIN_ABORT_JOB, "virDomainAbortJob", _DOM_ONLY, Void, RW)
-_def(P.DOMAIN_UPDATE_DEVICE_FLAGS, "virDomainUpdateDeviceFlags", _s(_DOM, _XML, _FLAGS), Void, RW)
+_def(P.DOMAIN_UPDATE_DEVICE_FLAGS, "virDomainUpdateDeviceFlags", (_DOM, _XML, _FLAGS), Void, RW)
 _def(P.DOMAIN_MANAGED_SAVE, "virDomainManagedSave", _DOM_FLAGS, Void, RW)
-_def(P.DOMAIN_HAS_MANAGED_SAVE_IMAGE, "virDomainHasManagedSaveImage", _DOM_FLAGS, _s(("result", Int)), RO)
+_def(P.DOMAIN_HAS_MANAGED_SAVE_IMAGE, "virDomainHasManagedSaveImage", _DOM_FLAGS, (("result", Int),), RO)
 _def(P.DOMAIN_MANAGED_SAVE_REMOVE, "virDomainManagedSaveRemove", _DOM_FLAGS, Void, RW)
 _def(P.DOMAIN_SNAPSHOT_NUM, "virDomainSnapshotNum", _DOM_FLAGS, _NUM, RO)
 _def(
     P.DOMAIN_SNAPSHOT_LIST_NAMES,
     "virDomainSnapshotListNames",
-    _s(_DOM, ("maxnames", Int), _FLAGS),
+    (_DOM, ("maxnames", Int), _FLAGS),
     _names(DOMAIN_SNAPSHOT_LIST_MAX),
     RO,
 )
-_def(P.DOMAIN_HAS_CURRENT_SNAPSHOT, "virDomainHasCurrentSnapshot", _DOM_FLAGS, _s(("result", Int)), RO)
+_def(P.DOMAIN_HAS_CURRENT_SNAPSHOT, "virDomainHasCurrentSnapshot", _DOM_FLAGS, (("result", Int),), RO)
 _def(
     P.DOMAIN_GET_BLOCK_INFO,
     "virDomainGetBlockInfo",
-    _s(_DOM, ("path", NonnullString), _FLAGS),
-    _s(("allocation", UHyper), ("capacity", UHyper), ("physical", UHyper)),
+    (_DOM, ("path", NonnullString), _FLAGS),
+    (("allocation", UHyper), ("capacity", UHyper), ("physical", UHyper)),
     RO,
 )
 _def(P.DOMAIN_CREATE_WITH_FLAGS, "virDomainCreateWithFlags", _DOM_FLAGS, _RET_DOM, RW)
 _def(
     P.DOMAIN_GET_MEMORY_PARAMETERS,
     "virDomainGetMemoryParameters",
-    _s(_DOM, ("nparams", Int), _FLAGS),
-    _s(("params", Array(TypedParam, DOMAIN_MEMORY_PARAMETERS_MAX)), ("nparams", Int)),
+    (_DOM, ("nparams", Int), _FLAGS),
+    (("params", Array(TypedParam, DOMAIN_MEMORY_PARAMETERS_MAX)), ("nparams", Int)),
     RO,
 )
-_def(P.DOMAIN_SET_VCPUS_FLAGS, "virDomainSetVcpusFlags", _s(_DOM, ("nvcpus", UInt), _FLAGS), Void, RW)
+_def(P.DOMAIN_SET_VCPUS_FLAGS, "virDomainSetVcpusFlags", (_DOM, ("nvcpus", UInt), _FLAGS), Void, RW)
 _def(P.DOMAIN_GET_VCPUS_FLAGS, "virDomainGetVcpusFlags", _DOM_FLAGS, _NUM, RO)
-_def(P.DOMAIN_OPEN_CONSOLE, "virDomainOpenConsole", _s(_DOM, ("dev_name", OptString), _FLAGS), Void, RW)
-_def(P.DOMAIN_IS_UPDATED, "virDomainIsUpdated", _DOM_ONLY, _s(("updated", Int)), RO)
-_def(P.DOMAIN_SET_MEMORY_FLAGS, "virDomainSetMemoryFlags", _s(_DOM, ("memory", UHyper), _FLAGS), Void, RW)
+_def(P.DOMAIN_OPEN_CONSOLE, "virDomainOpenConsole", (_DOM, ("dev_name", OptString), _FLAGS), Void, RW)
+_def(P.DOMAIN_IS_UPDATED, "virDomainIsUpdated", _DOM_ONLY, (("updated", Int),), RO)
+_def(P.DOMAIN_SET_MEMORY_FLAGS, "virDomainSetMemoryFlags", (_DOM, ("memory", UHyper), _FLAGS), Void, RW)
 _def(
     P.DOMAIN_GET_BLKIO_PARAMETERS,
     "virDomainGetBlkioParameters",
-    _s(_DOM, ("nparams", Int), _FLAGS),
-    _s(("params", Array(TypedParam, DOMAIN_BLKIO_PARAMETERS_MAX)), ("nparams", Int)),
+    (_DOM, ("nparams", Int), _FLAGS),
+    (("params", Array(TypedParam, DOMAIN_BLKIO_PARAMETERS_MAX)), ("nparams", Int)),
     RO,
 )
 _def(P.DOMAIN_INJECT_NMI, "virDomainInjectNMI", _DOM_FLAGS, Void, RW)
-_def(P.DOMAIN_GET_STATE, "virDomainGetState", _DOM_FLAGS, _s(("state", Int), ("reason", Int)), RO)
+_def(P.DOMAIN_GET_STATE, "virDomainGetState", _DOM_FLAGS, (("state", Int), ("reason", Int)), RO)
 _def(
     P.DOMAIN_GET_SCHEDULER_PARAMETERS_FLAGS,
     "virDomainGetSchedulerParametersFlags",
-    _s(_DOM, ("nparams", Int), _FLAGS),
-    _s(("params", Array(TypedParam, DOMAIN_SCHEDULER_PARAMETERS_MAX))),
+    (_DOM, ("nparams", Int), _FLAGS),
+    (("params", Array(TypedParam, DOMAIN_SCHEDULER_PARAMETERS_MAX)),),
     RO,
 )
 _def(
     P.DOMAIN_SEND_KEY,
     "virDomainSendKey",
-    _s(
-        _DOM,
-        ("codeset", UInt),
-        ("holdtime", UInt),
-        ("keycodes", Array(UInt, DOMAIN_SEND_KEY_MAX)),
-        _FLAGS,
-    ),
+    (_DOM, ("codeset", UInt), ("holdtime", UInt), ("keycodes", Array(UInt, DOMAIN_SEND_KEY_MAX)), _FLAGS),
     Void,
     RW,
 )
@@ -1288,28 +1656,28 @@ _def(
     P.DOMAIN_GET_CONTROL_INFO,
     "virDomainGetControlInfo",
     _DOM_FLAGS,
-    _s(("state", UInt), ("details", UInt), ("stateTime", UHyper)),
+    (("state", UInt), ("details", UInt), ("stateTime", UHyper)),
     RO,
 )
 _def(
     P.DOMAIN_GET_VCPU_PIN_INFO,
     "virDomainGetVcpuPinInfo",
-    _s(_DOM, ("ncpumaps", Int), ("maplen", Int), _FLAGS),
-    _s(("cpumaps", VarOpaque(CPUMAPS_MAX)), ("num", Int)),
+    (_DOM, ("ncpumaps", Int), ("maplen", Int), _FLAGS),
+    (("cpumaps", VarOpaque(CPUMAPS_MAX)), ("num", Int)),
     RO,
 )
 _def(P.DOMAIN_UNDEFINE_FLAGS, "virDomainUndefineFlags", _DOM_FLAGS, Void, RW)
 _def(
     P.DOMAIN_SAVE_FLAGS,
     "virDomainSaveFlags",
-    _s(_DOM, ("to", NonnullString), ("dxml", OptString), _FLAGS),
+    (_DOM, ("to", NonnullString), ("dxml", OptString), _FLAGS),
     Void,
     RW,
 )
 _def(
     P.DOMAIN_RESTORE_FLAGS,
     "virDomainRestoreFlags",
-    _s(("from", NonnullString), ("dxml", OptString), _FLAGS),
+    (("from", NonnullString), ("dxml", OptString), _FLAGS),
     Void,
     RW,
 )
@@ -1317,106 +1685,99 @@ _def(P.DOMAIN_DESTROY_FLAGS, "virDomainDestroyFlags", _DOM_FLAGS, Void, RW)
 _def(
     P.DOMAIN_BLOCK_STATS_FLAGS,
     "virDomainBlockStatsFlags",
-    _s(_DOM, ("path", NonnullString), ("nparams", Int), _FLAGS),
-    _s(("params", Array(TypedParam, DOMAIN_BLOCK_STATS_PARAMETERS_MAX)), ("nparams", Int)),
+    (_DOM, ("path", NonnullString), ("nparams", Int), _FLAGS),
+    (("params", Array(TypedParam, DOMAIN_BLOCK_STATS_PARAMETERS_MAX)), ("nparams", Int)),
     RO,
 )
 _def(P.DOMAIN_RESET, "virDomainReset", _DOM_FLAGS, Void, RW)
 _def(
     P.DOMAIN_GET_NUMA_PARAMETERS,
     "virDomainGetNumaParameters",
-    _s(_DOM, ("nparams", Int), _FLAGS),
-    _s(("params", Array(TypedParam, DOMAIN_NUMA_PARAMETERS_MAX)), ("nparams", Int)),
+    (_DOM, ("nparams", Int), _FLAGS),
+    (("params", Array(TypedParam, DOMAIN_NUMA_PARAMETERS_MAX)), ("nparams", Int)),
     RO,
 )
 _def(
     P.DOMAIN_GET_INTERFACE_PARAMETERS,
     "virDomainGetInterfaceParameters",
-    _s(_DOM, ("device", NonnullString), ("nparams", Int), _FLAGS),
-    _s(("params", Array(TypedParam, DOMAIN_INTERFACE_PARAMETERS_MAX)), ("nparams", Int)),
+    (_DOM, ("device", NonnullString), ("nparams", Int), _FLAGS),
+    (("params", Array(TypedParam, DOMAIN_INTERFACE_PARAMETERS_MAX)), ("nparams", Int)),
     RO,
 )
 _def(P.DOMAIN_SHUTDOWN_FLAGS, "virDomainShutdownFlags", _DOM_FLAGS, Void, RW)
 _def(
     P.DOMAIN_GET_CPU_STATS,
     "virDomainGetCPUStats",
-    _s(_DOM, ("nparams", UInt), ("start_cpu", Int), ("ncpus", UInt), _FLAGS),
-    _s(("params", Array(TypedParam, DOMAIN_GET_CPU_STATS_MAX)), ("nparams", Int)),
+    (_DOM, ("nparams", UInt), ("start_cpu", Int), ("ncpus", UInt), _FLAGS),
+    (("params", Array(TypedParam, DOMAIN_GET_CPU_STATS_MAX)), ("nparams", Int)),
     RO,
 )
 _def(
     P.DOMAIN_SET_METADATA,
     "virDomainSetMetadata",
-    _s(
-        _DOM,
-        ("type", Int),
-        ("metadata", OptString),
-        ("key", OptString),
-        ("uri", OptString),
-        _FLAGS,
-    ),
+    (_DOM, ("type", Int), ("metadata", OptString), ("key", OptString), ("uri", OptString), _FLAGS),
     Void,
     RW,
 )
 _def(
     P.DOMAIN_GET_METADATA,
     "virDomainGetMetadata",
-    _s(_DOM, ("type", Int), ("uri", OptString), _FLAGS),
-    _s(("metadata", NonnullString)),
+    (_DOM, ("type", Int), ("uri", OptString), _FLAGS),
+    (("metadata", NonnullString),),
     RO,
 )
 _def(
     P.CONNECT_LIST_ALL_DOMAINS,
     "virConnectListAllDomains",
     _NEED_RESULTS_FLAGS,
-    _s(("domains", Array(NonnullDomain, DOMAIN_LIST_MAX)), ("ret", UInt)),
+    (("domains", Array(NonnullDomain, DOMAIN_LIST_MAX)), ("ret", UInt)),
     RO,
 )
 _def(
     P.DOMAIN_LIST_ALL_SNAPSHOTS,
     "virDomainListAllSnapshots",
-    _s(_DOM, ("need_results", Int), _FLAGS),
-    _s(("snapshots", Array(NonnullDomainSnapshot, DOMAIN_SNAPSHOT_LIST_MAX)), ("ret", Int)),
+    (_DOM, ("need_results", Int), _FLAGS),
+    (("snapshots", Array(NonnullDomainSnapshot, DOMAIN_SNAPSHOT_LIST_MAX)), ("ret", Int)),
     RO,
 )
 # May ask the guest agent; treated as a write operation to be safe.
-_def(P.DOMAIN_GET_HOSTNAME, "virDomainGetHostname", _DOM_FLAGS, _s(("hostname", NonnullString)), RW)
+_def(P.DOMAIN_GET_HOSTNAME, "virDomainGetHostname", _DOM_FLAGS, (("hostname", NonnullString),), RW)
 _def(
     P.DOMAIN_GET_JOB_STATS,
     "virDomainGetJobStats",
     _DOM_FLAGS,
-    _s(("type", Int), ("params", Array(TypedParam, DOMAIN_JOB_STATS_MAX))),
+    (("type", Int), ("params", Array(TypedParam, DOMAIN_JOB_STATS_MAX))),
     RO,
 )
 # Talks to the guest agent: refused on read-only connections.
-_def(P.DOMAIN_GET_TIME, "virDomainGetTime", _DOM_FLAGS, _s(("seconds", Hyper), ("nseconds", UInt)), RW)
+_def(P.DOMAIN_GET_TIME, "virDomainGetTime", _DOM_FLAGS, (("seconds", Hyper), ("nseconds", UInt)), RW)
 _def(
     P.CONNECT_GET_ALL_DOMAIN_STATS,
     "virConnectGetAllDomainStats",
-    _s(("doms", Array(NonnullDomain, DOMAIN_LIST_MAX)), ("stats", UInt), _FLAGS),
-    _s(("retStats", Array(DomainStatsRecord, DOMAIN_LIST_MAX))),
+    (("doms", Array(NonnullDomain, DOMAIN_LIST_MAX)), ("stats", UInt), _FLAGS),
+    (("retStats", Array(DomainStatsRecord, DOMAIN_LIST_MAX)),),
     RO,
 )
 _def(P.DOMAIN_DEFINE_XML_FLAGS, "virDomainDefineXMLFlags", _XML_FLAGS, _RET_DOM, RW)
 _def(
     P.DOMAIN_INTERFACE_ADDRESSES,
     "virDomainInterfaceAddresses",
-    _s(_DOM, ("source", UInt), _FLAGS),
-    _s(("ifaces", Array(DomainInterface, DOMAIN_INTERFACE_MAX))),
+    (_DOM, ("source", UInt), _FLAGS),
+    (("ifaces", Array(DomainInterface, DOMAIN_INTERFACE_MAX)),),
     RO,
 )
 _def(
     P.DOMAIN_RENAME,
     "virDomainRename",
-    _s(_DOM, ("new_name", OptString), _FLAGS),
-    _s(("retcode", Int)),
+    (_DOM, ("new_name", OptString), _FLAGS),
+    (("retcode", Int),),
     RW,
 )
 _def(
     P.DOMAIN_GET_MESSAGES,
     "virDomainGetMessages",
     _DOM_FLAGS,
-    _s(("msgs", Array(NonnullString, DOMAIN_MESSAGES_MAX))),
+    (("msgs", Array(NonnullString, DOMAIN_MESSAGES_MAX)),),
     RO,
 )
 
@@ -1432,44 +1793,37 @@ _def(P.CONNECT_LIST_NETWORKS, "virConnectListNetworks", _NAMES_ARGS, _names(NETW
 _def(P.CONNECT_NUM_OF_DEFINED_NETWORKS, "virConnectNumOfDefinedNetworks", Void, _NUM, RO)
 _def(P.CONNECT_NUM_OF_NETWORKS, "virConnectNumOfNetworks", Void, _NUM, RO)
 _def(P.NETWORK_CREATE, "virNetworkCreate", _NET_ONLY, Void, RW)
-_def(P.NETWORK_CREATE_XML, "virNetworkCreateXML", _s(_XML), _RET_NET, RW)
-_def(P.NETWORK_DEFINE_XML, "virNetworkDefineXML", _s(_XML), _RET_NET, RW)
+_def(P.NETWORK_CREATE_XML, "virNetworkCreateXML", (_XML,), _RET_NET, RW)
+_def(P.NETWORK_DEFINE_XML, "virNetworkDefineXML", (_XML,), _RET_NET, RW)
 _def(P.NETWORK_DESTROY, "virNetworkDestroy", _NET_ONLY, Void, RW)
-_def(P.NETWORK_GET_XML_DESC, "virNetworkGetXMLDesc", _s(_NET, _FLAGS), _RET_XML, RO)
-_def(P.NETWORK_GET_AUTOSTART, "virNetworkGetAutostart", _NET_ONLY, _s(("autostart", Int)), RO)
-_def(P.NETWORK_GET_BRIDGE_NAME, "virNetworkGetBridgeName", _NET_ONLY, _s(("name", NonnullString)), RO)
-_def(P.NETWORK_LOOKUP_BY_NAME, "virNetworkLookupByName", _s(("name", NonnullString)), _RET_NET, RO)
-_def(P.NETWORK_LOOKUP_BY_UUID, "virNetworkLookupByUUID", _s(("uuid", UUID)), _RET_NET, RO)
-_def(P.NETWORK_SET_AUTOSTART, "virNetworkSetAutostart", _s(_NET, ("autostart", Int)), Void, RW)
+_def(P.NETWORK_GET_XML_DESC, "virNetworkGetXMLDesc", (_NET, _FLAGS), _RET_XML, RO)
+_def(P.NETWORK_GET_AUTOSTART, "virNetworkGetAutostart", _NET_ONLY, (("autostart", Int),), RO)
+_def(P.NETWORK_GET_BRIDGE_NAME, "virNetworkGetBridgeName", _NET_ONLY, (("name", NonnullString),), RO)
+_def(P.NETWORK_LOOKUP_BY_NAME, "virNetworkLookupByName", (("name", NonnullString),), _RET_NET, RO)
+_def(P.NETWORK_LOOKUP_BY_UUID, "virNetworkLookupByUUID", (("uuid", UUID),), _RET_NET, RO)
+_def(P.NETWORK_SET_AUTOSTART, "virNetworkSetAutostart", (_NET, ("autostart", Int)), Void, RW)
 _def(P.NETWORK_UNDEFINE, "virNetworkUndefine", _NET_ONLY, Void, RW)
-_def(P.NETWORK_IS_ACTIVE, "virNetworkIsActive", _NET_ONLY, _s(("active", Int)), RO)
-_def(P.NETWORK_IS_PERSISTENT, "virNetworkIsPersistent", _NET_ONLY, _s(("persistent", Int)), RO)
+_def(P.NETWORK_IS_ACTIVE, "virNetworkIsActive", _NET_ONLY, (("active", Int),), RO)
+_def(P.NETWORK_IS_PERSISTENT, "virNetworkIsPersistent", _NET_ONLY, (("persistent", Int),), RO)
 _def(
     P.CONNECT_LIST_ALL_NETWORKS,
     "virConnectListAllNetworks",
     _NEED_RESULTS_FLAGS,
-    _s(("nets", Array(NonnullNetwork, NETWORK_LIST_MAX)), ("ret", UInt)),
+    (("nets", Array(NonnullNetwork, NETWORK_LIST_MAX)), ("ret", UInt)),
     RO,
 )
 _def(
     P.NETWORK_UPDATE,
     "virNetworkUpdate",
-    _s(
-        _NET,
-        ("command", UInt),
-        ("section", UInt),
-        ("parentIndex", Int),
-        _XML,
-        _FLAGS,
-    ),
+    (_NET, ("command", UInt), ("section", UInt), ("parentIndex", Int), _XML, _FLAGS),
     Void,
     RW,
 )
 _def(
     P.NETWORK_GET_DHCP_LEASES,
     "virNetworkGetDHCPLeases",
-    _s(_NET, ("mac", OptString), ("need_results", Int), _FLAGS),
-    _s(("leases", Array(NetworkDhcpLease, NETWORK_DHCP_LEASES_MAX)), ("ret", UInt)),
+    (_NET, ("mac", OptString), ("need_results", Int), _FLAGS),
+    (("leases", Array(NetworkDhcpLease, NETWORK_DHCP_LEASES_MAX)), ("ret", UInt)),
     RO,
 )
 _def(P.NETWORK_DEFINE_XML_FLAGS, "virNetworkDefineXMLFlags", _XML_FLAGS, _RET_NET, RW)
@@ -1477,7 +1831,7 @@ _def(P.NETWORK_CREATE_XML_FLAGS, "virNetworkCreateXMLFlags", _XML_FLAGS, _RET_NE
 _def(
     P.NETWORK_SET_METADATA,
     "virNetworkSetMetadata",
-    _s(
+    (
         ("network", NonnullNetwork),
         ("type", Int),
         ("metadata", OptString),
@@ -1491,8 +1845,8 @@ _def(
 _def(
     P.NETWORK_GET_METADATA,
     "virNetworkGetMetadata",
-    _s(("network", NonnullNetwork), ("type", Int), ("uri", OptString), _FLAGS),
-    _s(("metadata", NonnullString)),
+    (("network", NonnullNetwork), ("type", Int), ("uri", OptString), _FLAGS),
+    (("metadata", NonnullString),),
     RO,
 )
 
@@ -1521,64 +1875,64 @@ _def(P.STORAGE_POOL_DESTROY, "virStoragePoolDestroy", _POOL_ONLY, Void, RW)
 _def(P.STORAGE_POOL_DELETE, "virStoragePoolDelete", _POOL_FLAGS, Void, RW)
 _def(P.STORAGE_POOL_UNDEFINE, "virStoragePoolUndefine", _POOL_ONLY, Void, RW)
 _def(P.STORAGE_POOL_REFRESH, "virStoragePoolRefresh", _POOL_FLAGS, Void, RW)
-_def(P.STORAGE_POOL_LOOKUP_BY_NAME, "virStoragePoolLookupByName", _s(("name", NonnullString)), _RET_POOL, RO)
-_def(P.STORAGE_POOL_LOOKUP_BY_UUID, "virStoragePoolLookupByUUID", _s(("uuid", UUID)), _RET_POOL, RO)
-_def(P.STORAGE_POOL_LOOKUP_BY_VOLUME, "virStoragePoolLookupByVolume", _s(_VOL), _RET_POOL, RO)
+_def(P.STORAGE_POOL_LOOKUP_BY_NAME, "virStoragePoolLookupByName", (("name", NonnullString),), _RET_POOL, RO)
+_def(P.STORAGE_POOL_LOOKUP_BY_UUID, "virStoragePoolLookupByUUID", (("uuid", UUID),), _RET_POOL, RO)
+_def(P.STORAGE_POOL_LOOKUP_BY_VOLUME, "virStoragePoolLookupByVolume", (_VOL,), _RET_POOL, RO)
 _def(
     P.STORAGE_POOL_GET_INFO,
     "virStoragePoolGetInfo",
     _POOL_ONLY,
-    _s(("state", UChar), ("capacity", UHyper), ("allocation", UHyper), ("available", UHyper)),
+    (("state", UChar), ("capacity", UHyper), ("allocation", UHyper), ("available", UHyper)),
     RO,
 )
 _def(P.STORAGE_POOL_GET_XML_DESC, "virStoragePoolGetXMLDesc", _POOL_FLAGS, _RET_XML, RO)
-_def(P.STORAGE_POOL_GET_AUTOSTART, "virStoragePoolGetAutostart", _POOL_ONLY, _s(("autostart", Int)), RO)
-_def(P.STORAGE_POOL_SET_AUTOSTART, "virStoragePoolSetAutostart", _s(_POOL, ("autostart", Int)), Void, RW)
+_def(P.STORAGE_POOL_GET_AUTOSTART, "virStoragePoolGetAutostart", _POOL_ONLY, (("autostart", Int),), RO)
+_def(P.STORAGE_POOL_SET_AUTOSTART, "virStoragePoolSetAutostart", (_POOL, ("autostart", Int)), Void, RW)
 _def(P.STORAGE_POOL_NUM_OF_VOLUMES, "virStoragePoolNumOfVolumes", _POOL_ONLY, _NUM, RO)
 _def(
     P.STORAGE_POOL_LIST_VOLUMES,
     "virStoragePoolListVolumes",
-    _s(_POOL, ("maxnames", Int)),
+    (_POOL, ("maxnames", Int)),
     _names(STORAGE_VOL_LIST_MAX),
     RO,
 )
-_def(P.STORAGE_VOL_CREATE_XML, "virStorageVolCreateXML", _s(_POOL, _XML, _FLAGS), _RET_VOL, RW)
+_def(P.STORAGE_VOL_CREATE_XML, "virStorageVolCreateXML", (_POOL, _XML, _FLAGS), _RET_VOL, RW)
 _def(P.STORAGE_VOL_DELETE, "virStorageVolDelete", _VOL_FLAGS, Void, RW)
 _def(
     P.STORAGE_VOL_LOOKUP_BY_NAME,
     "virStorageVolLookupByName",
-    _s(_POOL, ("name", NonnullString)),
+    (_POOL, ("name", NonnullString)),
     _RET_VOL,
     RO,
 )
-_def(P.STORAGE_VOL_LOOKUP_BY_KEY, "virStorageVolLookupByKey", _s(("key", NonnullString)), _RET_VOL, RO)
-_def(P.STORAGE_VOL_LOOKUP_BY_PATH, "virStorageVolLookupByPath", _s(("path", NonnullString)), _RET_VOL, RO)
-_def(P.STORAGE_VOL_GET_INFO, "virStorageVolGetInfo", _s(_VOL), _VOL_INFO, RO)
+_def(P.STORAGE_VOL_LOOKUP_BY_KEY, "virStorageVolLookupByKey", (("key", NonnullString),), _RET_VOL, RO)
+_def(P.STORAGE_VOL_LOOKUP_BY_PATH, "virStorageVolLookupByPath", (("path", NonnullString),), _RET_VOL, RO)
+_def(P.STORAGE_VOL_GET_INFO, "virStorageVolGetInfo", (_VOL,), _VOL_INFO, RO)
 _def(P.STORAGE_VOL_GET_XML_DESC, "virStorageVolGetXMLDesc", _VOL_FLAGS, _RET_XML, RO)
-_def(P.STORAGE_VOL_GET_PATH, "virStorageVolGetPath", _s(_VOL), _s(("name", NonnullString)), RO)
+_def(P.STORAGE_VOL_GET_PATH, "virStorageVolGetPath", (_VOL,), (("name", NonnullString),), RO)
 _def(
     P.STORAGE_VOL_CREATE_XML_FROM,
     "virStorageVolCreateXMLFrom",
-    _s(_POOL, _XML, ("clonevol", NonnullStorageVol), _FLAGS),
+    (_POOL, _XML, ("clonevol", NonnullStorageVol), _FLAGS),
     _RET_VOL,
     RW,
 )
-_def(P.STORAGE_POOL_IS_ACTIVE, "virStoragePoolIsActive", _POOL_ONLY, _s(("active", Int)), RO)
-_def(P.STORAGE_POOL_IS_PERSISTENT, "virStoragePoolIsPersistent", _POOL_ONLY, _s(("persistent", Int)), RO)
+_def(P.STORAGE_POOL_IS_ACTIVE, "virStoragePoolIsActive", _POOL_ONLY, (("active", Int),), RO)
+_def(P.STORAGE_POOL_IS_PERSISTENT, "virStoragePoolIsPersistent", _POOL_ONLY, (("persistent", Int),), RO)
 _def(P.STORAGE_VOL_WIPE, "virStorageVolWipe", _VOL_FLAGS, Void, RW)
-_def(P.STORAGE_VOL_RESIZE, "virStorageVolResize", _s(_VOL, ("capacity", UHyper), _FLAGS), Void, RW)
+_def(P.STORAGE_VOL_RESIZE, "virStorageVolResize", (_VOL, ("capacity", UHyper), _FLAGS), Void, RW)
 _def(
     P.CONNECT_LIST_ALL_STORAGE_POOLS,
     "virConnectListAllStoragePools",
     _NEED_RESULTS_FLAGS,
-    _s(("pools", Array(NonnullStoragePool, STORAGE_POOL_LIST_MAX)), ("ret", UInt)),
+    (("pools", Array(NonnullStoragePool, STORAGE_POOL_LIST_MAX)), ("ret", UInt)),
     RO,
 )
 _def(
     P.STORAGE_POOL_LIST_ALL_VOLUMES,
     "virStoragePoolListAllVolumes",
-    _s(_POOL, ("need_results", Int), _FLAGS),
-    _s(("vols", Array(NonnullStorageVol, STORAGE_VOL_LIST_MAX)), ("ret", UInt)),
+    (_POOL, ("need_results", Int), _FLAGS),
+    (("vols", Array(NonnullStorageVol, STORAGE_VOL_LIST_MAX)), ("ret", UInt)),
     RO,
 )
 _def(P.STORAGE_VOL_GET_INFO_FLAGS, "virStorageVolGetInfoFlags", _VOL_FLAGS, _VOL_INFO, RO)
@@ -1588,28 +1942,28 @@ _def(
     P.CONNECT_DOMAIN_EVENT_REGISTER,
     "virConnectDomainEventRegister",
     Void,
-    _s(("cb_registered", Int)),
+    (("cb_registered", Int),),
     RO,
 )
 _def(
     P.CONNECT_DOMAIN_EVENT_DEREGISTER,
     "virConnectDomainEventDeregister",
     Void,
-    _s(("cb_registered", Int)),
+    (("cb_registered", Int),),
     RO,
 )
-_def(P.CONNECT_DOMAIN_EVENT_REGISTER_ANY, "virConnectDomainEventRegisterAny", _s(("eventID", Int)), Void, RO)
+_def(P.CONNECT_DOMAIN_EVENT_REGISTER_ANY, "virConnectDomainEventRegisterAny", (("eventID", Int),), Void, RO)
 _def(
     P.CONNECT_DOMAIN_EVENT_DEREGISTER_ANY,
     "virConnectDomainEventDeregisterAny",
-    _s(("eventID", Int)),
+    (("eventID", Int),),
     Void,
     RO,
 )
 _def(
     P.CONNECT_NETWORK_EVENT_REGISTER_ANY,
     "virConnectNetworkEventRegisterAny",
-    _s(("eventID", Int), ("net", OptNetwork)),
+    (("eventID", Int), ("net", OptNetwork)),
     _CALLBACK_ID,
     RO,
 )
@@ -1623,7 +1977,7 @@ _def(
 _def(
     P.CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY,
     "virConnectDomainEventRegisterAny",
-    _s(("eventID", Int), ("dom", OptDomain)),
+    (("eventID", Int), ("dom", OptDomain)),
     _CALLBACK_ID,
     RO,
 )
@@ -1637,7 +1991,7 @@ _def(
 _def(
     P.CONNECT_STORAGE_POOL_EVENT_REGISTER_ANY,
     "virConnectStoragePoolEventRegisterAny",
-    _s(("eventID", Int), ("pool", OptStoragePool)),
+    (("eventID", Int), ("pool", OptStoragePool)),
     _CALLBACK_ID,
     RO,
 )
@@ -1656,36 +2010,36 @@ _event(P.DOMAIN_EVENT_REBOOT, "virConnectDomainEventGenericCallback", _DOM_ONLY)
 _event(
     P.NETWORK_EVENT_LIFECYCLE,
     "virConnectNetworkEventLifecycleCallback",
-    _s(_CB, _NET, ("event", Int), ("detail", Int)),
+    (_CB, _NET, ("event", Int), ("detail", Int)),
 )
 _event(
     P.DOMAIN_EVENT_CALLBACK_LIFECYCLE,
     "virConnectDomainEventCallback",
-    _s(_CB, ("msg", _LIFECYCLE_MSG)),
+    (_CB, ("msg", _LIFECYCLE_MSG)),
 )
-_event(P.DOMAIN_EVENT_CALLBACK_REBOOT, "virConnectDomainEventGenericCallback", _s(_CB, ("msg", _DOM_ONLY)))
+_event(P.DOMAIN_EVENT_CALLBACK_REBOOT, "virConnectDomainEventGenericCallback", (_CB, ("msg", _DOM_ONLY)))
 _event(
     P.DOMAIN_EVENT_CALLBACK_DEVICE_REMOVED,
     "virConnectDomainEventDeviceRemovedCallback",
-    _s(_CB, ("msg", _s(_DOM, ("devAlias", NonnullString)))),
+    (_CB, ("msg", _s(_DOM, ("devAlias", NonnullString)))),
 )
 _event(
     P.DOMAIN_EVENT_CALLBACK_AGENT_LIFECYCLE,
     "virConnectDomainEventAgentLifecycleCallback",
-    _s(_CB, _DOM, ("state", Int), ("reason", Int)),
+    (_CB, _DOM, ("state", Int), ("reason", Int)),
 )
 _event(
     P.DOMAIN_EVENT_CALLBACK_DEVICE_ADDED,
     "virConnectDomainEventDeviceAddedCallback",
-    _s(_CB, _DOM, ("devAlias", NonnullString)),
+    (_CB, _DOM, ("devAlias", NonnullString)),
 )
-_event(P.CONNECT_EVENT_CONNECTION_CLOSED, "virConnectCloseFunc", _s(("reason", Int)))
+_event(P.CONNECT_EVENT_CONNECTION_CLOSED, "virConnectCloseFunc", (("reason", Int),))
 _event(
     P.STORAGE_POOL_EVENT_LIFECYCLE,
     "virConnectStoragePoolEventLifecycleCallback",
-    _s(_CB, _POOL, ("event", Int), ("detail", Int)),
+    (_CB, _POOL, ("event", Int), ("detail", Int)),
 )
-_event(P.STORAGE_POOL_EVENT_REFRESH, "virConnectStoragePoolEventGenericCallback", _s(_CB, _POOL))
+_event(P.STORAGE_POOL_EVENT_REFRESH, "virConnectStoragePoolEventGenericCallback", (_CB, _POOL))
 
 EVENT_PROCEDURES = frozenset(_EVENTS)
 del P, RO, RW

@@ -12,7 +12,10 @@ decode/encode round trip unchanged.
 
 from __future__ import annotations
 
-import struct
+from _struct import Struct, pack, unpack_from
+from _struct import error as _StructError  # type: ignore[attr-defined]
+
+from pyvirt.rpc.protocol import XdrError
 
 __all__ = [
     "STRING_MAX",
@@ -24,17 +27,13 @@ __all__ = [
 #: libvirt's VIR_NET_MESSAGE_STRING_MAX / REMOTE_STRING_MAX (4 MiB).
 STRING_MAX = 4194304
 
-_INT = struct.Struct(">i")
-_UINT = struct.Struct(">I")
-_HYPER = struct.Struct(">q")
-_UHYPER = struct.Struct(">Q")
-_DOUBLE = struct.Struct(">d")
+_INT = Struct(">i")
+_UINT = Struct(">I")
+_HYPER = Struct(">q")
+_UHYPER = Struct(">Q")
+_DOUBLE = Struct(">d")
 
 _PAD = (b"", b"\0\0\0", b"\0\0", b"\0")
-
-
-class XdrError(ValueError):
-    """Raised for anything that cannot be encoded or decoded as XDR."""
 
 
 def _padded(n: int) -> int:
@@ -50,8 +49,9 @@ class Packer:
 
     __slots__ = ("_buf",)
 
-    def __init__(self) -> None:
-        self._buf = bytearray()
+    def __init__(self, buffer: bytearray | None = None) -> None:
+        """Start empty, or append to ``buffer`` (packed in place, e.g. after room left for a header)."""
+        self._buf = bytearray() if buffer is None else buffer
 
     def get_buffer(self) -> bytes:
         """Return everything packed so far."""
@@ -66,28 +66,28 @@ class Packer:
         """Pack a signed 32-bit integer."""
         try:
             self._buf += _INT.pack(value)
-        except (struct.error, TypeError) as err:
+        except (_StructError, TypeError) as err:
             raise XdrError(f"int out of range: {value!r}") from err
 
     def pack_uint(self, value: int) -> None:
         """Pack an unsigned 32-bit integer."""
         try:
             self._buf += _UINT.pack(value)
-        except (struct.error, TypeError) as err:
+        except (_StructError, TypeError) as err:
             raise XdrError(f"unsigned int out of range: {value!r}") from err
 
     def pack_hyper(self, value: int) -> None:
         """Pack a signed 64-bit integer."""
         try:
             self._buf += _HYPER.pack(value)
-        except (struct.error, TypeError) as err:
+        except (_StructError, TypeError) as err:
             raise XdrError(f"hyper out of range: {value!r}") from err
 
     def pack_uhyper(self, value: int) -> None:
         """Pack an unsigned 64-bit integer."""
         try:
             self._buf += _UHYPER.pack(value)
-        except (struct.error, TypeError) as err:
+        except (_StructError, TypeError) as err:
             raise XdrError(f"unsigned hyper out of range: {value!r}") from err
 
     def pack_bool(self, value: bool) -> None:
@@ -98,7 +98,7 @@ class Packer:
         """Pack an IEEE 754 double."""
         try:
             self._buf += _DOUBLE.pack(value)
-        except (struct.error, TypeError) as err:
+        except (_StructError, TypeError) as err:
             raise XdrError(f"not a double: {value!r}") from err
 
     # -- opaque data and strings -----------------------------------------
@@ -147,8 +147,8 @@ class Packer:
     def pack_ints(self, values: list[int] | tuple[int, ...]) -> None:
         """Pack a run of signed 32-bit integers (no count word)."""
         try:
-            self._buf += struct.pack(f">{len(values)}i", *values)
-        except (struct.error, TypeError) as err:
+            self._buf += pack(f">{len(values)}i", *values)
+        except (_StructError, TypeError) as err:
             raise XdrError(f"int out of range in {values!r}") from err
 
     def pack_raw(self, data: bytes) -> None:
@@ -279,7 +279,7 @@ class Unpacker:
         if count < 0 or stop > self._end:
             raise self._truncated(f"{count} ints")
         self._pos = stop
-        return struct.unpack_from(f">{count}i", self._data, pos)
+        return unpack_from(f">{count}i", self._data, pos)
 
     def unpack_array_length(self, maximum: int, min_item_size: int = 4) -> int:
         """Read an array's u32 element count.
