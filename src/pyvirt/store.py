@@ -7,8 +7,10 @@ Layout under the daemon's ``--root`` (see DESIGN.md):
 - ``run/pyvirt/qemu/NAME.xml`` and ``run/pyvirt/network/NAME.xml`` (live status)
 
 A definition on disk is either the old one or the new one, never a mix: every
-write goes to a temp file in the same directory, is fsynced, renamed over the
-target, and the directory is fsynced.
+write goes to a temp file in the same directory, is fsynced, then renamed over
+the target.  That is libvirt's virFileRewrite: the directory is not fsynced, so
+after a power failure (not a crash of the daemon) the last rename or unlink may
+be undone, leaving the previous complete file.
 """
 
 from __future__ import annotations
@@ -34,18 +36,28 @@ TEMP_PREFIX = ".pyvirt-tmp-"
 def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
     """Replace ``path`` with ``text`` so readers see the old or the new file.
 
+    The data is on disk before the rename (fsync of the temp file), as libvirt's
+    virFileRewrite; the directory is not fsynced (see the module docstring).
+
     Raises:
         OSError: when the file cannot be written (disk full, permissions); the
             old file, if any, is left untouched and no temp file remains.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+    data = text.encode("utf-8")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fchmod(f.fileno(), mode)
-            os.fsync(f.fileno())
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, mode)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -53,7 +65,6 @@ def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
         except FileNotFoundError:
             pass
         raise
-    fsync_dir(path.parent)
 
 
 def fsync_dir(path: Path) -> None:
@@ -69,12 +80,11 @@ def fsync_dir(path: Path) -> None:
 
 
 def remove(path: Path) -> None:
-    """Remove ``path`` if it exists, durably."""
+    """Remove ``path`` if it exists (an unlink, as libvirt's; the directory is not fsynced)."""
     try:
-        path.unlink()
+        os.unlink(path)
     except FileNotFoundError:
         return
-    fsync_dir(path.parent)
 
 
 def clean_temp_files(directory: Path) -> int:
@@ -94,6 +104,16 @@ def clean_temp_files(directory: Path) -> int:
 def uuid_bytes(text: str) -> bytes:
     """The 16 raw bytes of a uuid string (the wire form), memoised."""
     return uuid.UUID(text).bytes
+
+
+@functools.lru_cache(maxsize=65536)
+def uuid_str(raw: bytes) -> str:
+    """The uuid string of 16 raw bytes (the wire form), memoised.
+
+    Raises:
+        ValueError: ``raw`` is not 16 bytes long.
+    """
+    return str(uuid.UUID(bytes=raw))
 
 
 @dataclass(frozen=True)

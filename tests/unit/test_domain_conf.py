@@ -383,3 +383,69 @@ def test_live_info_pty_and_ids() -> None:
     assert "<console type='pty' tty='/dev/pts/3'>" in out
     assert "<graphics type='vnc' port='5900' autoport='yes' listen='0.0.0.0'>" in out
     assert "<alias name='video0'/>" in out
+
+
+# --------------------------------------------------------------------------- compact definitions
+
+
+def _snapshot(d) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Everything a driver reads from a definition."""
+    fields = (
+        "name", "uuid", "virt_type", "title", "description", "memory_kib", "current_memory_kib",
+        "vcpus", "current_vcpus", "os_type", "arch", "machine", "kernel", "initrd", "cmdline",
+        "boot_devs", "acpi", "apic", "features", "cpu_mode", "cpu_model", "clock_offset",
+        "on_poweroff", "on_reboot", "on_crash", "emulator", "disks", "interfaces", "serials",
+        "consoles", "channels", "controllers", "graphics", "videos", "inputs", "rngs", "memballoon",
+    )  # fmt: skip
+    return {f: getattr(d, f) for f in fields}
+
+
+_NS_METADATA = (
+    "<metadata><app:info xmlns:app='http://example.org/app'><app:v n='1'>x</app:v></app:info>"
+    "<plain/></metadata>"
+)
+
+
+@pytest.mark.parametrize("name", GOLDEN)
+def test_compact_definition_reads_and_prints_the_same(name: str) -> None:
+    d = parse_domain((DATA / f"{name}.in.xml").read_text(), CAPS)
+    inactive, live, before = d.format(), d.format(inactive=False, live=_live_for(name, d)), _snapshot(d)
+    d.compact()
+    assert d.compacted
+    assert d.format() == inactive
+    assert d.format(inactive=False, live=_live_for(name, d)) == live
+    assert _snapshot(d) == before
+    assert d.compacted  # reading it did not bring the tree back
+    clone = d.clone()
+    assert not clone.compacted and clone.format() == inactive
+    assert clone.format(inactive=False, live=_live_for(name, clone)) == live
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "<description>tab&#9;and&#13;cr</description>",  # a CR in text does not read back
+        "<title>t</title><unknown attr='a&#10;b'/>",  # nor a newline in an attribute
+        _NS_METADATA,
+        "<description xml:lang='en'>d</description>",
+    ],
+)
+def test_compact_keeps_the_tree_only_when_the_text_would_not_read_back(extra: str) -> None:
+    d = parse_domain(_xml().replace("</name>", "</name>" + extra), CAPS)
+    inactive, before = d.format(), _snapshot(d)
+    d.compact()
+    assert d.compacted == ("&#13;" not in extra and "&#10;" not in extra)
+    assert d.format() == inactive
+    assert _snapshot(d) == before
+    # (that text read back is another definition: the one a restart would load)
+    assert (parse_domain(inactive, CAPS).format() == inactive) == d.compacted
+
+
+def test_edit_after_compact() -> None:
+    d = parse_domain(_xml(), CAPS)
+    d.compact()
+    d.set_title("new title")  # brings the tree back and forgets the stored text
+    assert not d.compacted
+    assert "<title>new title</title>" in d.format()
+    d.compact()
+    assert d.compacted and "<title>new title</title>" in d.format()

@@ -145,3 +145,29 @@ def test_layout_paths(tmp_path: Path) -> None:
     assert layout.networks.config_path("default") == tmp_path / "etc/pyvirt/qemu/networks/default.xml"
     assert layout.domains.autostart_path("pc1") == tmp_path / "etc/pyvirt/qemu/autostart/pc1.xml"
     assert layout.networks.status_path("default") == tmp_path / "run/pyvirt/network/default.xml"
+
+
+def test_write_atomic_fsyncs_the_data_not_the_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # libvirt's virFileRewrite: the new file's data is on disk before the rename.
+    synced: list[bool] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(stat.S_ISREG(os.fstat(fd).st_mode))
+        real_fsync(fd)
+
+    monkeypatch.setattr(store.os, "fsync", fsync)
+    write_atomic(tmp_path / "new" / "x.xml", "one")  # the directory is made when missing
+    write_atomic(tmp_path / "new" / "x.xml", "two")
+    assert synced == [True, True]
+    assert (tmp_path / "new" / "x.xml").read_text() == "two"
+
+
+def test_uuid_wire_forms() -> None:
+    text = "361ea41e-a029-4eb3-8b87-7860f5faf70f"
+    raw = store.uuid_bytes(text)
+    assert len(raw) == 16 and store.uuid_str(raw) == text
+    with pytest.raises(ValueError):
+        store.uuid_str(b"short")

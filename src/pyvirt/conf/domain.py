@@ -7,7 +7,9 @@ controllers / inputs / audio / memballoon / console, MACs, PCI and drive
 addresses, ...) and puts every element in libvirt's order.  Elements pyvirt
 does not model stay in the tree untouched, so they survive a round trip.
 Typed read-only views (:class:`DiskDef`, :class:`InterfaceDef`, ...) are
-rebuilt from the tree after each change.
+built from the tree when first used, again after each change.  A stored
+(inactive) definition can be kept as its formatted text alone
+(:meth:`DomainDef.compact`), the tree parsed back when needed.
 
 :meth:`DomainDef.format` prints the inactive definition, or with a
 :class:`LiveInfo` the live one (id, aliases, tap names, pty paths, DAC
@@ -16,11 +18,14 @@ seclabel, CPU check='full').
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import copy
 import functools
 import os
 import re
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -127,11 +132,14 @@ def _unsupported(detail: str, domain: int = ErrorDomain.QEMU) -> VirtError:
 
 
 def _child(parent: Element, tag: str) -> Element | None:
-    return parent.find(tag)
+    """``parent.find(tag)`` for a plain tag name, without ElementPath's overhead."""
+    for e in parent.iterchildren(tag):
+        return e
+    return None
 
 
 def _text(parent: Element, tag: str) -> str | None:
-    e = parent.find(tag)
+    e = _child(parent, tag)
     if e is None or e.text is None:
         return None
     return str(e.text)
@@ -146,17 +154,92 @@ def _sub(parent: Element, tag: str, attrs: dict[str, str] | None = None, text: s
     return e
 
 
+# Per-thread state of the tree helpers: ``factory`` / ``home`` make new elements
+# (cheaper than etree.Element, which creates a document for each), ``fast`` is
+# set while _fill works on a tree without namespaces (see _fast_tree),
+# ``deferred`` by _deferred_sort, ``parser`` reads formatted definitions back.
+class _HelperState(threading.local):
+    def __init__(self) -> None:
+        self.fast = False
+        self.home: Element | None = None
+        self.factory: Element | None = None
+        self.deferred: tuple[Element, Sequence[str], list[Element]] | None = None
+        self.parser: etree.XMLParser | None = None
+
+
+_HELPERS = _HelperState()
+
+
 def _new(tag: str, attrs: dict[str, str] | None = None, text: str | None = None) -> Element:
-    e = etree.Element(tag)
-    for k, v in (attrs or {}).items():
-        e.set(k, v)
+    # Made in the document being filled when there is one (adding it to the
+    # tree then moves nothing between documents), else in a factory document.
+    factory = _HELPERS.home
+    if factory is None:
+        factory = _HELPERS.factory
+        if factory is None:
+            factory = _HELPERS.factory = etree.Element("pyvirt-factory")
+    e = factory.makeelement(tag)
+    if attrs:
+        for k, v in attrs.items():
+            e.set(k, v)
     if text is not None:
         e.text = text
     return e
 
 
+@contextlib.contextmanager
+def _fast_tree(enabled: bool, home: Element | None = None) -> Iterator[None]:
+    """Let :func:`_sort_children` / :func:`_insert_ordered` skip moving children.
+
+    Moving an element (remove + append) makes lxml reconcile the namespace
+    declarations of its subtree; with no declaration anywhere in the tree
+    (``enabled``: the document text has no ``xmlns``), a move changes nothing
+    but the order, so children already in order can stay where they are.
+    ``home``: an element of the tree being filled (:func:`_new` makes new
+    elements in its document).
+    """
+    saved = _HELPERS.fast, _HELPERS.home
+    _HELPERS.fast = enabled
+    _HELPERS.home = home
+    try:
+        yield
+    finally:
+        _HELPERS.fast, _HELPERS.home = saved
+
+
+_RANK_MAPS: dict[int, tuple[Sequence[str], dict[str, int]]] = {}
+
+
+def _ranks(order: Sequence[str]) -> dict[str, int]:
+    """``{tag: position}`` for ``order`` (first occurrence), memoised per sequence object."""
+    hit = _RANK_MAPS.get(id(order))
+    if hit is not None and hit[0] is order:
+        return hit[1]
+    ranks: dict[str, int] = {}
+    for i, tag in enumerate(order):
+        ranks.setdefault(tag, i)
+    if isinstance(order, tuple):
+        _RANK_MAPS[id(order)] = (order, ranks)
+    return ranks
+
+
 def _order_attrs(elem: Element, order: Sequence[str]) -> None:
     """Rewrite the attributes so that those in ``order`` come first, in that order."""
+    pos = -1
+    unordered_seen = False
+    for key in elem.keys():
+        attr = str(key)
+        if attr[0] == "{":
+            break  # rewriting a namespaced attribute may change its prefix: do it
+        if attr in order:
+            i = order.index(attr)
+            if unordered_seen or i < pos:
+                break
+            pos = i
+        else:
+            unordered_seen = True
+    else:
+        return  # already in order: rewriting would give the same attributes
     items = list(elem.attrib.items())
     first = [(k, v) for name in order for k, v in items if k == name]
     rest = [(k, v) for k, v in items if k not in order]
@@ -167,6 +250,25 @@ def _order_attrs(elem: Element, order: Sequence[str]) -> None:
 
 def _sort_children(parent: Element, order: Sequence[str]) -> None:
     """Stable-sort element children into ``order``; unknown ones stay behind their predecessor."""
+    if _HELPERS.fast:
+        ranks = _ranks(order)
+        nodes = list(parent)
+        rank = -1
+        for c in nodes:
+            tag = c.tag
+            if not isinstance(tag, str):
+                break
+            r = ranks.get(tag)
+            if r is not None:
+                if r < rank:
+                    break
+                rank = r
+        else:
+            # Already in order (and only elements): what the full sort leaves.
+            for c in nodes:
+                c.tail = None
+            parent.text = None
+            return
     children = [c for c in parent if isinstance(c.tag, str)]
     ranked = []
     rank = -1
@@ -183,14 +285,112 @@ def _sort_children(parent: Element, order: Sequence[str]) -> None:
     parent.text = None
 
 
+@contextlib.contextmanager
+def _deferred_sort(parent: Element, order: Sequence[str]) -> Iterator[None]:
+    """In fast mode, children :func:`_insert_ordered` adds to ``parent`` are appended and
+    the children sorted once on leaving (``parent`` sorted on entry).
+
+    Appending known tags to sorted children and stable-sorting once gives the
+    order inserting each in its place would (an unknown tag keeps following
+    its predecessor either way).  Only lookups may happen in between.
+    """
+    if not _HELPERS.fast:
+        yield
+        return
+    added: list[Element] = []
+    saved = _HELPERS.deferred
+    _HELPERS.deferred = (parent, order, added)
+    try:
+        yield
+    finally:
+        _HELPERS.deferred = saved
+    if added:
+        _merge_added(parent, order, added)
+
+
+def _merge_added(parent: Element, order: Sequence[str], added: list[Element]) -> None:
+    """Move the appended ``added`` children where :func:`_insert_ordered` would have put them."""
+    ranks = _ranks(order)
+    added = [c for c in added if c.getparent() is parent]  # (none is moved away, but be sure)
+    new_ids = {id(c) for c in added}
+    nodes = list(parent)
+    placed: list[int] = []  # effective ranks of the children in place, in order
+    rank = -1
+    for c in nodes:
+        if id(c) in new_ids:
+            continue
+        tag = c.tag
+        if not isinstance(tag, str):
+            _sort_children(parent, order)
+            return
+        r = ranks.get(tag)
+        if r is not None:
+            if r < rank:
+                _sort_children(parent, order)
+                return
+            rank = r
+        placed.append(rank)
+    for c in nodes:
+        c.tail = None
+    for child in added:
+        own = ranks[str(child.tag)]
+        at = bisect.bisect_right(placed, own)
+        if at < len(placed):
+            parent.insert(at, child)
+        placed.insert(at, own)
+    parent.text = None
+
+
 def _insert_ordered(parent: Element, child: Element, order: Sequence[str]) -> Element:
+    deferred = _HELPERS.deferred
+    if (
+        deferred is not None
+        and parent is deferred[0]
+        and order is deferred[1]
+        and child.getparent() is None
+        and isinstance(child.tag, str)
+        and child.tag in _ranks(order)
+    ):
+        parent.append(child)
+        deferred[2].append(child)
+        return child
+    if _HELPERS.fast and child.getparent() is None and isinstance(child.tag, str):
+        # With the children in order, the full sort would put the new child
+        # just before the first one ranked after it (an unknown tag ranks as
+        # its predecessor, so it stays last).
+        ranks = _ranks(order)
+        own = ranks.get(child.tag)
+        nodes = list(parent)
+        rank = -1
+        at = None
+        for pos, c in enumerate(nodes):
+            tag = c.tag
+            if not isinstance(tag, str):
+                break
+            r = ranks.get(tag)
+            if r is not None:
+                if r < rank:
+                    break
+                rank = r
+            if at is None and own is not None and rank > own:
+                at = pos
+        else:
+            for c in nodes:
+                c.tail = None
+            child.tail = None
+            if at is None:
+                parent.append(child)
+            else:
+                parent.insert(at, child)
+            parent.text = None
+            return child
     parent.append(child)
     _sort_children(parent, order)
     return child
 
 
 def _ensure(parent: Element, tag: str, order: Sequence[str]) -> Element:
-    e = parent.find(tag)
+    e = _child(parent, tag)
     if e is None:
         e = _insert_ordered(parent, _new(tag), order)
     return e
@@ -256,7 +456,7 @@ def _pci_from_elem(addr: Element | None) -> PciAddress | None:
 
 
 def _set_address(dev: Element, addr: Element, order: Sequence[str] | None = None) -> None:
-    old = dev.find("address")
+    old = _child(dev, "address")
     if old is not None:
         dev.remove(old)
     dev.append(addr)
@@ -268,7 +468,7 @@ def _set_address(dev: Element, addr: Element, order: Sequence[str] | None = None
 
 
 def _move_last(dev: Element, tag: str) -> None:
-    e = dev.find(tag)
+    e = _child(dev, tag)
     if e is not None:
         dev.remove(e)
         dev.append(e)
@@ -293,8 +493,9 @@ class _PciSlots:
         return any(b == 0 and s == slot for b, s, _ in self.used)
 
     def next(self) -> PciAddress:
+        taken = {s for b, s, _ in self.used if b == 0}
         for slot in list(range(self.last_slot + 1, 32)) + list(range(1, self.last_slot + 1)):
-            if not self.slot_in_use(slot):
+            if slot not in taken:
                 self.used.add((0, slot, 0))
                 self.last_slot = slot
                 return PciAddress(0, 0, slot, 0)
@@ -444,7 +645,7 @@ class LiveInfo:
 
 
 def _check_name(root: Element) -> str:
-    name_el = root.find("name")
+    name_el = _child(root, "name")
     name = name_el.text if name_el is not None else None
     if not name:
         raise VirtError(ErrorNumber.NO_NAME, ErrorDomain.DOMAIN, raw_message="missing name information")
@@ -496,17 +697,106 @@ def _memory_kib(el: Element, what: str) -> int:
 # --------------------------------------------------------------------------- the definition
 
 
+class _Views:
+    """The typed views of one tree (built together by :meth:`DomainDef._views`)."""
+
+    __slots__ = (
+        "channels", "consoles", "controllers", "disks", "graphics", "inputs", "interfaces",
+        "memballoon", "rngs", "serials", "videos",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.disks: list[DiskDef] = []
+        self.interfaces: list[InterfaceDef] = []
+        self.serials: list[ChrDef] = []
+        self.consoles: list[ChrDef] = []
+        self.channels: list[ChrDef] = []
+        self.controllers: list[ControllerDef] = []
+        self.graphics: list[GraphicsDef] = []
+        self.videos: list[VideoDef] = []
+        self.inputs: list[InputDef] = []
+        self.rngs: list[RngDef] = []
+        self.memballoon: MemballoonDef | None = None
+
+
+# The scalar fields read from the tree once and kept (also by a compact
+# definition); :meth:`DomainDef._scan` forgets them when the tree changes.
+_MEMO_FIELDS = ("memory_kib", "current_memory_kib", "vcpus", "os_type")
+
+# A formatted definition that may not read back as the same tree: a CR (XML
+# parsers turn it into LF; checked apart), or a tab / newline inside an
+# attribute value (attribute-value normalisation turns them into spaces).
+_NOT_ROUND_TRIP = re.compile(r"='[^'<]*[\t\n]")
+
+
 class DomainDef:
     """A parsed, defaults-filled domain definition backed by its lxml tree.
 
     Build one with :func:`parse_domain`.  Accessors mirror what the QEMU
     driver needs; mutators (:meth:`set_title`, :meth:`set_description`)
     edit the tree and refresh the typed views.
+
+    The typed views (:attr:`disks`, :attr:`interfaces`, ...) are built from
+    the tree on first use.  Code that edits :attr:`root` in place calls
+    :meth:`_scan` afterwards (or wraps the tree in a new DomainDef).
+
+    :meth:`compact` keeps only the formatted (inactive) XML and the few
+    fields listings need: an inactive domain's definition then costs its
+    text, not an lxml tree.  The tree is parsed back from that text when
+    something needs it.
     """
 
     def __init__(self, root: Element) -> None:
-        self.root = root
-        self._scan()
+        self._root: Element | None = root
+        # format_xml(tree), once computed and while the tree is unchanged.
+        self._xml: str | None = None
+        self._view_cache: _Views | None = None
+        # True when the tree is known to hold no namespace (faster formatting).
+        self._plain = False
+        # True when the formatted text is known to parse back into this tree.
+        self._round_trip = False
+
+    @property
+    def root(self) -> Element:
+        """The tree (parsed back from the XML text of a compact definition, and kept)."""
+        if self._root is None:
+            self._root = self._tree()
+        return self._root
+
+    def _tree(self) -> Element:
+        """The tree, or for a compact definition a fresh one parsed from its text (not kept)."""
+        if self._root is not None:
+            return self._root
+        assert self._xml is not None
+        return _parse_formatted(self._xml)
+
+    def compact(self) -> None:
+        """Drop the tree and the views, keeping the XML text and the memoised fields.
+
+        Nothing changes for the caller: every accessor gives what it gave,
+        :meth:`format` the same text.  A definition whose text would not parse
+        back into the same tree (see ``_NOT_ROUND_TRIP``) keeps its tree.
+        Raises nothing.
+        """
+        if self._root is None:
+            return
+        text = self.format(inactive=True)
+        if not self._round_trip:
+            if "\r" in text or _NOT_ROUND_TRIP.search(text):
+                return
+            if "xmlns" in text and format_xml(_parse_formatted(text)) != text:
+                return  # namespace declarations that would not print the same
+        memo = self.__dict__
+        for name in ("name", "uuid", *_MEMO_FIELDS):
+            if name not in memo:
+                memo[name] = getattr(DomainDef, name).func(self)
+        self._root = None
+        self._view_cache = None
+
+    @property
+    def compacted(self) -> bool:
+        """True when only the text is kept (see :meth:`compact`)."""
+        return self._root is None
 
     # ------------------------------------------------------------ simple fields
 
@@ -514,60 +804,59 @@ class DomainDef:
     # lookup, so they are read from the tree once.
     @functools.cached_property
     def name(self) -> str:
-        return _text(self.root, "name") or ""
+        return _text(self._tree(), "name") or ""
 
     @functools.cached_property
     def uuid(self) -> str:
-        return _text(self.root, "uuid") or ""
+        return _text(self._tree(), "uuid") or ""
 
     @property
     def virt_type(self) -> str:
-        return str(self.root.get("type"))
+        return str(self._tree().get("type"))
 
     @property
     def title(self) -> str | None:
-        return _text(self.root, "title")
+        return _text(self._tree(), "title")
 
     @property
     def description(self) -> str | None:
-        return _text(self.root, "description")
+        return _text(self._tree(), "description")
 
-    @property
+    @functools.cached_property
     def memory_kib(self) -> int:
-        return int(_text(self.root, "memory") or 0)
+        return int(_text(self._tree(), "memory") or 0)
 
-    @property
+    @functools.cached_property
     def current_memory_kib(self) -> int:
-        return int(_text(self.root, "currentMemory") or self.memory_kib)
+        return int(_text(self._tree(), "currentMemory") or self.memory_kib)
 
-    @property
+    @functools.cached_property
     def vcpus(self) -> int:
-        return int(_text(self.root, "vcpu") or 1)
+        return int(_text(self._tree(), "vcpu") or 1)
 
     @property
     def current_vcpus(self) -> int:
-        v = self.root.find("vcpu")
+        v = _child(self._tree(), "vcpu")
         cur = v.get("current") if v is not None else None
         return int(cur) if cur else self.vcpus
 
     def _os(self) -> Element:
-        os_el = self.root.find("os")
+        os_el = _child(self._tree(), "os")
         assert os_el is not None
         return os_el
 
-    @property
+    @functools.cached_property
     def os_type(self) -> str:
         return _text(self._os(), "type") or "hvm"
 
     @property
     def arch(self) -> str:
-        t = self._os().find("type")
+        t = _child(self._os(), "type")
         return str(t.get("arch")) if t is not None else ""
 
     @property
     def machine(self) -> str:
-        t = self._os().find("type")
-        return str(t.get("machine") or "") if t is not None else ""
+        return _machine(self._tree())
 
     @property
     def kernel(self) -> str | None:
@@ -586,10 +875,10 @@ class DomainDef:
         return [str(b.get("dev")) for b in self._os().findall("boot") if b.get("dev")]
 
     def _feature(self, name: str) -> bool:
-        f = self.root.find("features")
+        f = _child(self._tree(), "features")
         if f is None:
             return False
-        e = f.find(name)
+        e = _child(f, name)
         return e is not None and e.get("state", "on") == "on"
 
     @property
@@ -602,120 +891,107 @@ class DomainDef:
 
     @property
     def features(self) -> list[str]:
-        f = self.root.find("features")
+        f = _child(self._tree(), "features")
         return [str(c.tag) for c in f if isinstance(c.tag, str)] if f is not None else []
 
     @property
     def cpu_mode(self) -> str | None:
-        c = self.root.find("cpu")
+        c = _child(self._tree(), "cpu")
         return str(c.get("mode")) if c is not None and c.get("mode") else None
 
     @property
     def cpu_model(self) -> str | None:
-        c = self.root.find("cpu")
+        c = _child(self._tree(), "cpu")
         return _text(c, "model") if c is not None else None
 
     @property
     def clock_offset(self) -> str:
-        c = self.root.find("clock")
+        c = _child(self._tree(), "clock")
         return str(c.get("offset", "utc")) if c is not None else "utc"
 
     @property
     def on_poweroff(self) -> str:
-        return _text(self.root, "on_poweroff") or "destroy"
+        return _text(self._tree(), "on_poweroff") or "destroy"
 
     @property
     def on_reboot(self) -> str:
-        return _text(self.root, "on_reboot") or "restart"
+        return _text(self._tree(), "on_reboot") or "restart"
 
     @property
     def on_crash(self) -> str:
-        return _text(self.root, "on_crash") or "destroy"
+        return _text(self._tree(), "on_crash") or "destroy"
 
     @property
     def emulator(self) -> str:
-        d = self.root.find("devices")
+        d = _child(self._tree(), "devices")
         return (_text(d, "emulator") if d is not None else None) or ""
 
     def _devices(self) -> Element:
-        d = self.root.find("devices")
+        d = _child(self._tree(), "devices")
         assert d is not None
         return d
+
+    # ---------------------------------------------------------------- typed views
+
+    @property
+    def disks(self) -> list[DiskDef]:
+        return self._views().disks
+
+    @property
+    def interfaces(self) -> list[InterfaceDef]:
+        return self._views().interfaces
+
+    @property
+    def serials(self) -> list[ChrDef]:
+        return self._views().serials
+
+    @property
+    def consoles(self) -> list[ChrDef]:
+        return self._views().consoles
+
+    @property
+    def channels(self) -> list[ChrDef]:
+        return self._views().channels
+
+    @property
+    def controllers(self) -> list[ControllerDef]:
+        return self._views().controllers
+
+    @property
+    def graphics(self) -> list[GraphicsDef]:
+        return self._views().graphics
+
+    @property
+    def videos(self) -> list[VideoDef]:
+        return self._views().videos
+
+    @property
+    def inputs(self) -> list[InputDef]:
+        return self._views().inputs
+
+    @property
+    def rngs(self) -> list[RngDef]:
+        return self._views().rngs
+
+    @property
+    def memballoon(self) -> MemballoonDef | None:
+        return self._views().memballoon
 
     # ---------------------------------------------------------------- scanning
 
     def _scan(self) -> None:
-        devs = self.root.find("devices")
-        self.disks: list[DiskDef] = []
-        self.interfaces: list[InterfaceDef] = []
-        self.serials: list[ChrDef] = []
-        self.consoles: list[ChrDef] = []
-        self.channels: list[ChrDef] = []
-        self.controllers: list[ControllerDef] = []
-        self.graphics: list[GraphicsDef] = []
-        self.videos: list[VideoDef] = []
-        self.inputs: list[InputDef] = []
-        self.rngs: list[RngDef] = []
-        self.memballoon: MemballoonDef | None = None
-        if devs is None:
-            return
-        for d in devs.findall("disk"):
-            self.disks.append(_disk_view(d))
-        for c in devs.findall("controller"):
-            self.controllers.append(_controller_view(c, self.machine))
-        for i, n in enumerate(devs.findall("interface")):
-            self.interfaces.append(_iface_view(n, i))
-        serial_els = devs.findall("serial")
-        for i, s in enumerate(serial_els):
-            self.serials.append(_chr_view(s, "serial", f"serial{i}"))
-        for i, c in enumerate(devs.findall("console")):
-            tgt = c.find("target")
-            ttype = tgt.get("type") if tgt is not None else None
-            alias = f"serial{i}" if ttype == "serial" and i < len(serial_els) else f"console{i}"
-            self.consoles.append(_chr_view(c, "console", alias))
-        for i, c in enumerate(devs.findall("channel")):
-            self.channels.append(_chr_view(c, "channel", f"channel{i}"))
-        for g in devs.findall("graphics"):
-            port = _parse_int(g.get("port"))
-            self.graphics.append(
-                GraphicsDef(
-                    type=str(g.get("type")),
-                    port=port,
-                    autoport=g.get("autoport") == "yes",
-                    listen=g.get("listen"),
-                    passwd=g.get("passwd"),
-                )
-            )
-        for i, v in enumerate(devs.findall("video")):
-            m = v.find("model")
-            self.videos.append(
-                VideoDef(
-                    model=str(m.get("type")) if m is not None else "cirrus",
-                    vram=_parse_int(m.get("vram")) if m is not None else None,
-                    heads=_parse_int(m.get("heads")) if m is not None else None,
-                    primary=m is not None and m.get("primary") == "yes",
-                    alias=f"video{i}",
-                    address=_pci_from_elem(v.find("address")),
-                )
-            )
-        for i, inp in enumerate(devs.findall("input")):
-            self.inputs.append(InputDef(str(inp.get("type")), str(inp.get("bus")), f"input{i}"))
-        mb = devs.find("memballoon")
-        if mb is not None:
-            self.memballoon = MemballoonDef(
-                model=str(mb.get("model")), alias="balloon0", address=_pci_from_elem(mb.find("address"))
-            )
-        for i, r in enumerate(devs.findall("rng")):
-            be = r.find("backend")
-            self.rngs.append(
-                RngDef(
-                    model=str(r.get("model", "virtio")),
-                    backend_model=str(be.get("model")) if be is not None else "random",
-                    backend=(be.text.strip() if be is not None and be.text else None),
-                    alias=f"rng{i}",
-                    address=_pci_from_elem(r.find("address")),
-                )
-            )
+        """The tree was edited in place: forget the views, the text and the memoised fields."""
+        self._view_cache = None
+        self._xml = None
+        self._plain = self._round_trip = False
+        for name in _MEMO_FIELDS:
+            self.__dict__.pop(name, None)
+
+    def _views(self) -> _Views:
+        views = self._view_cache
+        if views is None:
+            views = self._view_cache = _build_views(self._tree())
+        return views
 
     # ---------------------------------------------------------------- mutators
 
@@ -736,15 +1012,19 @@ class DomainDef:
         self._set_text_elem("description", text)
 
     def _set_text_elem(self, tag: str, text: str | None) -> None:
-        old = self.root.find(tag)
+        root = self.root
+        old = _child(root, tag)
         if old is not None:
-            self.root.remove(old)
+            root.remove(old)
         if text:
-            _insert_ordered(self.root, _new(tag, text=text), _TOP_ORDER)
+            _insert_ordered(root, _new(tag, text=text), _TOP_ORDER)
+        self._scan()
 
     def clone(self) -> DomainDef:
         """An independent deep copy."""
-        return DomainDef(copy.deepcopy(self.root))
+        new = DomainDef(self._tree() if self._root is None else copy.deepcopy(self._root))
+        new._plain, new._round_trip = self._plain, self._round_trip
+        return new
 
     # ---------------------------------------------------------------- format
 
@@ -755,33 +1035,126 @@ class DomainDef:
         are merged in.  Raises nothing.
         """
         if inactive or live is None:
-            return format_xml(self.root)
-        root = copy.deepcopy(self.root)
+            text = self._xml
+            if text is None:
+                assert self._root is not None
+                text = self._xml = format_xml(self._root, namespaces=not self._plain)
+            return text
+        # A compact definition's tree is a fresh parse: no copy needed.
+        root = self._tree() if self._root is None else copy.deepcopy(self._root)
         _apply_live(root, live)
-        return format_xml(root)
+        return format_xml(root, namespaces=not self._plain)
 
     def __repr__(self) -> str:
         return f"DomainDef(name={self.name!r}, uuid={self.uuid!r})"
+
+
+def _parse_formatted(text: str) -> Element:
+    """The tree of a definition's own formatted XML (known to be well formed)."""
+    return etree.fromstring(text.encode("utf-8"), _formatted_parser())
+
+
+def _formatted_parser() -> etree.XMLParser:
+    parser = _HELPERS.parser
+    if parser is None:
+        parser = _HELPERS.parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, remove_comments=True, remove_pis=True
+        )
+    return parser
+
+
+def _machine(root: Element) -> str:
+    os_el = _child(root, "os")
+    assert os_el is not None
+    t = _child(os_el, "type")
+    return str(t.get("machine") or "") if t is not None else ""
+
+
+def _build_views(root: Element) -> _Views:
+    v = _Views()
+    devs = _child(root, "devices")
+    if devs is None:
+        return v
+    for d in devs.findall("disk"):
+        v.disks.append(_disk_view(d))
+    controllers = devs.findall("controller")
+    machine = _machine(root) if controllers else ""
+    for c in controllers:
+        v.controllers.append(_controller_view(c, machine))
+    for i, n in enumerate(devs.findall("interface")):
+        v.interfaces.append(_iface_view(n, i))
+    serial_els = devs.findall("serial")
+    for i, s in enumerate(serial_els):
+        v.serials.append(_chr_view(s, "serial", f"serial{i}"))
+    for i, c in enumerate(devs.findall("console")):
+        tgt = _child(c, "target")
+        ttype = tgt.get("type") if tgt is not None else None
+        alias = f"serial{i}" if ttype == "serial" and i < len(serial_els) else f"console{i}"
+        v.consoles.append(_chr_view(c, "console", alias))
+    for i, c in enumerate(devs.findall("channel")):
+        v.channels.append(_chr_view(c, "channel", f"channel{i}"))
+    for g in devs.findall("graphics"):
+        port = _parse_int(g.get("port"))
+        v.graphics.append(
+            GraphicsDef(
+                type=str(g.get("type")),
+                port=port,
+                autoport=g.get("autoport") == "yes",
+                listen=g.get("listen"),
+                passwd=g.get("passwd"),
+            )
+        )
+    for i, vid in enumerate(devs.findall("video")):
+        m = _child(vid, "model")
+        v.videos.append(
+            VideoDef(
+                model=str(m.get("type")) if m is not None else "cirrus",
+                vram=_parse_int(m.get("vram")) if m is not None else None,
+                heads=_parse_int(m.get("heads")) if m is not None else None,
+                primary=m is not None and m.get("primary") == "yes",
+                alias=f"video{i}",
+                address=_pci_from_elem(_child(vid, "address")),
+            )
+        )
+    for i, inp in enumerate(devs.findall("input")):
+        v.inputs.append(InputDef(str(inp.get("type")), str(inp.get("bus")), f"input{i}"))
+    mb = _child(devs, "memballoon")
+    if mb is not None:
+        v.memballoon = MemballoonDef(
+            model=str(mb.get("model")), alias="balloon0", address=_pci_from_elem(_child(mb, "address"))
+        )
+    for i, r in enumerate(devs.findall("rng")):
+        be = _child(r, "backend")
+        v.rngs.append(
+            RngDef(
+                model=str(r.get("model", "virtio")),
+                backend_model=str(be.get("model")) if be is not None else "random",
+                backend=(be.text.strip() if be is not None and be.text else None),
+                alias=f"rng{i}",
+                address=_pci_from_elem(_child(r, "address")),
+            )
+        )
+    return v
 
 
 # --------------------------------------------------------------------------- view builders
 
 
 def _boot_order(dev: Element) -> int | None:
-    b = dev.find("boot")
+    b = _child(dev, "boot")
     return _parse_int(b.get("order")) if b is not None else None
 
 
 def _disk_view(d: Element) -> DiskDef:
-    drv = d.find("driver")
-    src = d.find("source")
+    drv = _child(d, "driver")
+    src = _child(d, "source")
     source = None
     if src is not None:
         source = src.get("file") or src.get("dev") or src.get("dir") or src.get("name")
-    tgt = d.find("target")
+    tgt = _child(d, "target")
     target = str(tgt.get("dev")) if tgt is not None else ""
     bus = str(tgt.get("bus")) if tgt is not None and tgt.get("bus") else ""
-    addr = d.find("address")
+    addr = _child(d, "address")
     drive = None
     if addr is not None and addr.get("type") == "drive":
         drive = tuple(int(addr.get(k, "0")) for k in ("controller", "bus", "target", "unit"))
@@ -793,7 +1166,7 @@ def _disk_view(d: Element) -> DiskDef:
         source=source,
         target=target,
         bus=bus,
-        readonly=d.find("readonly") is not None,
+        readonly=_child(d, "readonly") is not None,
         address=_pci_from_elem(addr),
         drive_address=drive,  # type: ignore[arg-type]
         alias=_disk_alias(bus, target, drive),  # type: ignore[arg-type]
@@ -838,16 +1211,16 @@ def _controller_view(c: Element, machine: str) -> ControllerDef:
         index=idx,
         model=model,
         alias=_controller_alias(ctype, idx, model, machine),
-        address=_pci_from_elem(c.find("address")),
+        address=_pci_from_elem(_child(c, "address")),
     )
 
 
 def _iface_view(n: Element, i: int) -> InterfaceDef:
-    mac = n.find("mac")
-    src = n.find("source")
-    model = n.find("model")
-    tgt = n.find("target")
-    alias_el = n.find("alias")
+    mac = _child(n, "mac")
+    src = _child(n, "source")
+    model = _child(n, "model")
+    tgt = _child(n, "target")
+    alias_el = _child(n, "alias")
     return InterfaceDef(
         type=str(n.get("type")),
         mac=str(mac.get("address")) if mac is not None else "",
@@ -857,15 +1230,15 @@ def _iface_view(n: Element, i: int) -> InterfaceDef:
         model=model.get("type") if model is not None else None,
         target_dev=tgt.get("dev") if tgt is not None else None,
         alias=(alias_el.get("name") if alias_el is not None else None) or f"net{i}",
-        address=_pci_from_elem(n.find("address")),
+        address=_pci_from_elem(_child(n, "address")),
         boot_order=_boot_order(n),
     )
 
 
 def _chr_view(c: Element, kind: str, alias: str) -> ChrDef:
-    src = c.find("source")
-    log = c.find("log")
-    tgt = c.find("target")
+    src = _child(c, "source")
+    log = _child(c, "log")
+    tgt = _child(c, "target")
     append = log.get("append") if log is not None else None
     return ChrDef(
         kind=kind,
@@ -898,7 +1271,48 @@ def parse_domain(xml: str, caps: Capabilities | None = None, *, keep_aliases: bo
             missing; INVALID_ARG for an unknown unit suffix.
     """
     root = parse_xml(xml, what="domain_definition", root="domain")
-    return DomainDef(_fill(root, caps, keep_aliases))
+    # Neither "xmlns" nor the implicit "xml:" prefix in the text: no namespace
+    # anywhere in the tree (see _fast_tree).
+    plain = isinstance(xml, str) and "xmlns" not in xml and "xml:" not in xml
+    with _fast_tree(plain, root):
+        filled = _fill(root, caps, keep_aliases)
+    _check_views(filled)
+    d = DomainDef(filled)
+    d._plain = plain
+    # Only a character reference puts a CR in text or a tab / newline in an
+    # attribute value (the parser normalises literal ones), and the values
+    # _fill sets never hold them: without "&#" the formatted text reads back
+    # as this tree (see DomainDef.compact).
+    d._round_trip = plain and "&#" not in xml
+    return d
+
+
+def _check_views(root: Element) -> None:
+    """Raise what building the typed views of ``root`` would raise (they are built on first use).
+
+    That is a bad PCI address of a device, a drive address or controller index
+    that is not a number, in the order :func:`_build_views` meets them.
+    """
+    devs = _child(root, "devices")
+    if devs is None:
+        return
+    # _fill_devices groups the devices in _DEVICE_ORDER, which has these kinds
+    # in the order _build_views looks at them: one pass meets them the same way.
+    memballoon = False
+    for e in devs.iterchildren("disk", "controller", "interface", "video", "memballoon", "rng"):
+        tag = e.tag
+        addr = _child(e, "address")
+        if tag == "disk":
+            if addr is not None and addr.get("type") == "drive":
+                for k in ("controller", "bus", "target", "unit"):
+                    int(addr.get(k, "0"))
+        elif tag == "controller":
+            int(e.get("index", "0"))
+        elif tag == "memballoon":
+            if memballoon:
+                continue  # the views look at the first one only
+            memballoon = True
+        _pci_from_elem(addr)
 
 
 def _fill(root: Element, caps: Capabilities | None, keep_aliases: bool = False) -> Element:
@@ -912,7 +1326,12 @@ def _fill(root: Element, caps: Capabilities | None, keep_aliases: bool = False) 
         for e in root.findall(tag):
             if e.get("type", "dynamic") == "dynamic":
                 root.remove(e)
+    with _deferred_sort(root, _TOP_ORDER):
+        _fill_top(root, virt_type, caps, keep_aliases)
+    return root
 
+
+def _fill_top(root: Element, virt_type: str, caps: Capabilities | None, keep_aliases: bool) -> None:
     _check_name(root)
     _fill_uuid(root)
     title = _text(root, "title")
@@ -921,13 +1340,13 @@ def _fill(root: Element, caps: Capabilities | None, keep_aliases: bool = False) 
     _fill_memory(root)
     _fill_vcpu(root)
 
-    os_el = root.find("os")
+    os_el = _child(root, "os")
     if os_el is None:
         raise _xml_err("an os <type> must be specified")
     guest, emulator, arch, machine = _fill_os(root, os_el, virt_type, caps)
 
     _fill_cpu(root, virt_type, arch)
-    clock = root.find("clock")
+    clock = _child(root, "clock")
     if clock is None:
         _insert_ordered(root, _new("clock", {"offset": "utc"}), _TOP_ORDER)
     for tag, default, choices in (
@@ -941,16 +1360,15 @@ def _fill(root: Element, caps: Capabilities | None, keep_aliases: bool = False) 
         elif val.strip() not in choices:
             raise _xml_err(f"Invalid {tag.removeprefix('on_')} action: {val}")
 
-    devices = root.find("devices")
+    devices = _child(root, "devices")
     if devices is None:
         devices = _insert_ordered(root, _new("devices"), _TOP_ORDER)
     _fill_devices(root, devices, arch, machine, emulator, virt_type, guest, keep_aliases)
     _check_boot(root, os_el)
-    return root
 
 
 def _fill_uuid(root: Element) -> None:
-    el = root.find("uuid")
+    el = _child(root, "uuid")
     if el is None:
         _insert_ordered(root, _new("uuid", text=generate_uuid()), _TOP_ORDER)
         return
@@ -961,7 +1379,7 @@ def _fill_uuid(root: Element) -> None:
 
 
 def _fill_memory(root: Element) -> None:
-    mem = root.find("memory")
+    mem = _child(root, "memory")
     if mem is None:
         raise _xml_err("Memory size must be specified via <memory> or in the <numa> configuration")
     total = _memory_kib(mem, "memory")
@@ -970,7 +1388,7 @@ def _fill_memory(root: Element) -> None:
     mem.text = str(total)
     mem.set("unit", "KiB")
     _order_attrs(mem, ("unit",))
-    cur = root.find("currentMemory")
+    cur = _child(root, "currentMemory")
     cur_kib = _memory_kib(cur, "currentMemory") if cur is not None else 0
     if cur_kib == 0 or cur_kib > total:
         cur_kib = total
@@ -979,7 +1397,7 @@ def _fill_memory(root: Element) -> None:
     cur.text = str(cur_kib)
     cur.attrib.clear()
     cur.set("unit", "KiB")
-    mx = root.find("maxMemory")
+    mx = _child(root, "maxMemory")
     if mx is not None:
         mx.text = str(_memory_kib(mx, "maxMemory"))
         mx.set("unit", "KiB")
@@ -987,7 +1405,7 @@ def _fill_memory(root: Element) -> None:
 
 
 def _fill_vcpu(root: Element) -> None:
-    v = root.find("vcpu")
+    v = _child(root, "vcpu")
     if v is None:
         v = _insert_ordered(root, _new("vcpu", text="1"), _TOP_ORDER)
     raw = (v.text or "1").strip()
@@ -1010,7 +1428,7 @@ def _fill_vcpu(root: Element) -> None:
 def _fill_os(
     root: Element, os_el: Element, virt_type: str, caps: Capabilities | None
 ) -> tuple[GuestArch | None, str, str, str]:
-    type_el = os_el.find("type")
+    type_el = _child(os_el, "type")
     if type_el is None or not (type_el.text or "").strip():
         raise _xml_err("an os <type> must be specified")
     os_type = str(type_el.text).strip()
@@ -1029,8 +1447,8 @@ def _fill_os(
         raise _unsupported(f"Unknown architecture {arch}", ErrorDomain.DOMAIN)
     type_el.set("arch", arch)
 
-    devices = root.find("devices")
-    emu_el = devices.find("emulator") if devices is not None else None
+    devices = _child(root, "devices")
+    emu_el = _child(devices, "emulator") if devices is not None else None
     emulator = (emu_el.text or "").strip() if emu_el is not None else ""
     guest: GuestArch | None = None
     if not emulator:
@@ -1093,9 +1511,9 @@ def _fill_os(
 
 
 def _check_boot(root: Element, os_el: Element) -> None:
-    devices = root.find("devices")
+    devices = _child(root, "devices")
     per_device = devices is not None and any(
-        d.find("boot") is not None and d.tag in ("disk", "interface", "hostdev", "redirdev", "filesystem")
+        _child(d, "boot") is not None and d.tag in ("disk", "interface", "hostdev", "redirdev", "filesystem")
         for d in devices
     )
     os_boot = os_el.findall("boot")
@@ -1108,13 +1526,13 @@ def _check_boot(root: Element, os_el: Element) -> None:
 
 
 def _fill_cpu(root: Element, virt_type: str, arch: str) -> None:
-    cpu = root.find("cpu")
+    cpu = _child(root, "cpu")
     if arch not in ("x86_64", "i686"):
         return
     if cpu is None:
         cpu = _insert_ordered(root, _new("cpu"), _TOP_ORDER)
     mode = cpu.get("mode") or "custom"
-    model = cpu.find("model")
+    model = _child(cpu, "model")
     if mode == "custom" and (model is None or not (model.text or "").strip()):
         if model is None:
             model = _insert_ordered(cpu, _new("model"), _CPU_ORDER)
@@ -1158,7 +1576,7 @@ def _fill_devices(
     x86 = arch in ("x86_64", "i686")
     i440fx = x86 and machine.startswith("pc-i440fx")
     q35 = x86 and machine.startswith("pc-q35")
-    os_type = _text(root.find("os"), "type")  # type: ignore[arg-type]
+    os_type = _text(_child(root, "os"), "type")  # type: ignore[arg-type]
     hvm = os_type == "hvm"
 
     fams: dict[str, list[Element]] = {k: [] for k in _DEVICE_ORDER}
@@ -1257,15 +1675,15 @@ def _fill_devices(
 
     # rng
     for r in fams["rng"]:
-        be = r.find("backend")
+        be = _child(r, "backend")
         if be is not None and be.get("model") == "random" and not (be.text or "").strip():
             be.text = "/dev/urandom"
 
     # implicit disk controllers (after the driver defaults, as libvirt does)
     for d in fams["disk"]:
-        dtgt = d.find("target")
+        dtgt = _child(d, "target")
         bus = str(dtgt.get("bus")) if dtgt is not None else ""
-        addr = d.find("address")
+        addr = _child(d, "address")
         if bus in ("ide", "sata", "scsi", "fdc") and addr is not None and addr.get("type") == "drive":
             idx = int(addr.get("controller", "0"))
             if not has_ctrl(bus, idx):
@@ -1279,18 +1697,18 @@ def _fill_devices(
     vio = [
         c
         for c in fams["channel"] + fams["console"]
-        if c.find("target") is not None and c.find("target").get("type") == "virtio"  # type: ignore[union-attr]
+        if _child(c, "target") is not None and _child(c, "target").get("type") == "virtio"  # type: ignore[union-attr]
     ]
     if vio and not has_ctrl("virtio-serial", 0):
         _insert_controller(ctrls, _new("controller", {"type": "virtio-serial", "index": "0"}))
     used_ports = {
         a.get("port")
         for c in vio
-        if (a := c.find("address")) is not None and a.get("type") == "virtio-serial"
+        if (a := _child(c, "address")) is not None and a.get("type") == "virtio-serial"
     }
     port = 1
     for c in vio:
-        if c.tag == "console" or c.find("address") is not None:
+        if c.tag == "console" or _child(c, "address") is not None:
             continue
         while str(port) in used_ports:
             port += 1
@@ -1342,9 +1760,9 @@ def _fill_disk(d: Element, seen: dict[str, Element]) -> None:
     if not d.get("device"):
         d.set("device", "disk")
     _order_attrs(d, ("type", "device", "model", "snapshot"))
-    tgt = d.find("target")
+    tgt = _child(d, "target")
     dev = tgt.get("dev") if tgt is not None else None
-    src = d.find("source")
+    src = _child(d, "source")
     srcpath = None
     if src is not None:
         srcpath = src.get("file") or src.get("dev") or src.get("dir") or src.get("name")
@@ -1369,7 +1787,7 @@ def _fill_disk(d: Element, seen: dict[str, Element]) -> None:
     _order_attrs(tgt, ("dev", "bus", "tray", "removable", "rotation_rate"))
     if dev in seen:
         other = seen[dev]
-        osrc = other.find("source")
+        osrc = _child(other, "source")
         opath = None
         if osrc is not None:
             opath = osrc.get("file") or osrc.get("dev") or osrc.get("dir") or osrc.get("name")
@@ -1377,7 +1795,7 @@ def _fill_disk(d: Element, seen: dict[str, Element]) -> None:
             f"target '{dev}' duplicated for disk sources '{opath or '(null)'}' and '{srcpath or '(null)'}'"
         )
     seen[dev] = d
-    drv = d.find("driver")
+    drv = _child(d, "driver")
     if drv is None:
         drv = _insert_ordered(d, _new("driver"), _DISK_ORDER)
     if not drv.get("name"):
@@ -1386,7 +1804,7 @@ def _fill_disk(d: Element, seen: dict[str, Element]) -> None:
         drv.set("type", "raw")
     _order_attrs(drv, ("name", "type"))
     # drive addresses for controller-attached buses (virDomainDiskDefAssignAddress)
-    addr = d.find("address")
+    addr = _child(d, "address")
     if bus in ("ide", "sata", "scsi", "fdc") and addr is None:
         try:
             idx = disk_name_to_index(dev)
@@ -1416,7 +1834,7 @@ def _fill_interface(n: Element, keep_aliases: bool = False) -> None:
         raise VirtError(
             ErrorNumber.XML_ERROR, ErrorDomain.XML, "Missing required attribute 'type' in element 'interface'"
         )
-    mac = n.find("mac")
+    mac = _child(n, "mac")
     if mac is None or not mac.get("address"):
         if mac is None:
             mac = _insert_ordered(n, _new("mac"), _IFACE_ORDER)
@@ -1432,7 +1850,7 @@ def _fill_interface(n: Element, keep_aliases: bool = False) -> None:
         if is_multicast_mac(parsed):
             raise _xml_err(f"expected unicast mac address, found multicast '{raw}'")
         mac.set("address", parsed)
-    src = n.find("source")
+    src = _child(n, "source")
     if itype == "network" and (src is None or not src.get("network")):
         raise _xml_err("No <source> 'network' attribute specified with <interface type='network'/>")
     if itype == "bridge" and (src is None or not src.get("bridge")):
@@ -1444,12 +1862,12 @@ def _fill_interface(n: Element, keep_aliases: bool = False) -> None:
         if itype == "network" and "bridge" in src.attrib:
             del src.attrib["bridge"]
         _order_attrs(src, ("network", "portgroup", "bridge", "dev", "mode"))
-    tgt = n.find("target")
+    tgt = _child(n, "target")
     if tgt is not None:
         dev = tgt.get("dev", "")
         if not dev or re.match(r"^(vnet|macvtap|macvlan)\d*$", dev):
             n.remove(tgt)
-    if n.find("model") is None and itype not in ("hostdev", "vdpa"):
+    if _child(n, "model") is None and itype not in ("hostdev", "vdpa"):
         _insert_ordered(n, _new("model", {"type": "rtl8139"}), _IFACE_ORDER)
     for a in n.findall("alias"):
         if not keep_aliases and not (a.get("name") or "").startswith("ua-"):
@@ -1463,7 +1881,7 @@ def _fill_chardevs(fams: dict[str, list[Element]], x86: bool, hvm: bool) -> None
     for c in serials + consoles + fams["channel"] + fams["parallel"]:
         if not c.get("type"):
             c.set("type", "pty")
-        src = c.find("source")
+        src = _child(c, "source")
         if src is not None and c.get("type") == "pty":
             # a pty path is runtime state
             c.remove(src)
@@ -1474,11 +1892,11 @@ def _fill_chardevs(fams: dict[str, list[Element]], x86: bool, hvm: bool) -> None
             del c.attrib["tty"]
 
     def console_is_serial(c: Element) -> bool:
-        t = c.find("target")
+        t = _child(c, "target")
         return t is None or t.get("type") in (None, "serial")
 
     for c in consoles[1:]:
-        if c.find("target") is not None and c.find("target").get("type") == "serial":  # type: ignore[union-attr]
+        if _child(c, "target") is not None and _child(c, "target").get("type") == "serial":  # type: ignore[union-attr]
             raise _unsupported("Only the first console can be a serial port", ErrorDomain.DOMAIN)
 
     if hvm and consoles and console_is_serial(consoles[0]) and not serials:
@@ -1492,10 +1910,10 @@ def _fill_chardevs(fams: dict[str, list[Element]], x86: bool, hvm: bool) -> None
     used_ports = {
         int(p)
         for s in serials
-        if s.find("target") is not None and (p := s.find("target").get("port")) is not None  # type: ignore[union-attr]
+        if _child(s, "target") is not None and (p := _child(s, "target").get("port")) is not None  # type: ignore[union-attr]
     }
     for s in serials:
-        tgt = s.find("target")
+        tgt = _child(s, "target")
         if tgt is None:
             tgt = _insert_ordered(s, _new("target"), _CHR_ORDER)
         if tgt.get("port") is None:
@@ -1509,7 +1927,7 @@ def _fill_chardevs(fams: dict[str, list[Element]], x86: bool, hvm: bool) -> None
             if ttype == "serial":
                 ttype = "isa-serial"
             tgt.set("type", ttype)
-            model = tgt.find("model")
+            model = _child(tgt, "model")
             if model is None:
                 _sub(tgt, "model", {"name": ttype})
         _order_attrs(tgt, ("type", "port"))
@@ -1518,7 +1936,7 @@ def _fill_chardevs(fams: dict[str, list[Element]], x86: bool, hvm: bool) -> None
     # console compat (virDomainDefAddConsoleCompat + format-time aliasing)
     if hvm and serials:
         first_is_serial = bool(consoles) and console_is_serial(consoles[0])
-        s0_isa = serials[0].find("target").get("type") == "isa-serial"  # type: ignore[union-attr]
+        s0_isa = _child(serials[0], "target").get("type") == "isa-serial"  # type: ignore[union-attr]
         if first_is_serial or (s0_isa and x86):
             if not first_is_serial:
                 consoles.insert(0, _new("console"))
@@ -1526,14 +1944,14 @@ def _fill_chardevs(fams: dict[str, list[Element]], x86: bool, hvm: bool) -> None
         if hvm and console_is_serial(c) and i < len(serials):
             new = copy.deepcopy(serials[i])
             new.tag = "console"
-            tgt = new.find("target")
+            tgt = _child(new, "target")
             sport = str(tgt.get("port", "0")) if tgt is not None else "0"
             if tgt is not None:
                 new.remove(tgt)
             _insert_ordered(new, _new("target", {"type": "serial", "port": sport}), _CHR_ORDER)
             consoles[i] = new
         else:
-            tgt = c.find("target")
+            tgt = _child(c, "target")
             if tgt is None:
                 tgt = _insert_ordered(c, _new("target"), _CHR_ORDER)
             if not tgt.get("type"):
@@ -1588,7 +2006,7 @@ _VIDEO_DEFAULTS: dict[str, dict[str, str]] = {
 
 
 def _fill_video(v: Element, primary: bool, arch: str) -> None:
-    m = v.find("model")
+    m = _child(v, "model")
     if m is None:
         m = _new("model")
         v.insert(0, m)
@@ -1603,12 +2021,12 @@ def _fill_video(v: Element, primary: bool, arch: str) -> None:
 
 
 def _video_model(v: Element) -> str:
-    m = v.find("model")
+    m = _child(v, "model")
     return str(m.get("type", "")) if m is not None else ""
 
 
 def _wants_pci(dev: Element) -> bool:
-    a = dev.find("address")
+    a = _child(dev, "address")
     return a is None or (a.get("type") == "pci" and a.get("slot") is None)
 
 
@@ -1617,8 +2035,8 @@ def _assign_pci_i440fx(fams: dict[str, list[Element]]) -> None:
     # collect existing PCI addresses
     for fam in _DEVICE_ORDER:
         for d in fams[fam]:
-            a = _pci_from_elem(d.find("address"))
-            if a is not None and d.find("address").get("slot") is not None:  # type: ignore[union-attr]
+            a = _pci_from_elem(_child(d, "address"))
+            if a is not None and _child(d, "address").get("slot") is not None:  # type: ignore[union-attr]
                 slots.reserve(a, fam)
                 _set_address(d, a.to_element())
     # slot 1: PIIX3 (ISA bridge 1.0, IDE 1.1, USB 1.2, ACPI/PM 1.3)
@@ -1671,7 +2089,7 @@ def _assign_pci_i440fx(fams: dict[str, list[Element]]) -> None:
             continue
         give(c)
     for d in fams["disk"]:
-        if d.find("target").get("bus") == "virtio":  # type: ignore[union-attr]
+        if _child(d, "target").get("bus") == "virtio":  # type: ignore[union-attr]
             give(d)
     for h in fams["hostdev"]:
         if h.get("mode", "subsystem") == "subsystem" and h.get("type") == "pci":
@@ -1692,7 +2110,7 @@ def _assign_pci_i440fx(fams: dict[str, list[Element]]) -> None:
         if i.get("bus") == "virtio":
             give(i)
     for s in fams["serial"]:
-        t = s.find("target")
+        t = _child(s, "target")
         if t is not None and t.get("type") == "pci-serial":
             give(s)
     for v in fams["vsock"]:
@@ -1710,12 +2128,12 @@ def _assign_usb(fams: dict[str, list[Element]]) -> None:
     usb_devs += [h for h in fams["hub"] if h.get("type") == "usb"]
     usb_devs += [s for s in fams["sound"] if s.get("model") == "usb"]
     for d in usb_devs:
-        a = d.find("address")
+        a = _child(d, "address")
         if a is not None and a.get("type") == "usb" and a.get("port"):
             used.add(str(a.get("port")))
     port = 1
     for d in usb_devs:
-        a = d.find("address")
+        a = _child(d, "address")
         if a is None:
             while str(port) in used:
                 port += 1
@@ -1734,7 +2152,7 @@ def _add_alias(dev: Element, name: str, order: Sequence[str] | None = None) -> N
     for a in dev.findall("alias"):
         dev.remove(a)
     al = _alias_el(name)
-    addr = dev.find("address")
+    addr = _child(dev, "address")
     if order is not None:
         _insert_ordered(dev, al, order)
     elif addr is not None:
@@ -1752,10 +2170,10 @@ def _apply_live(root: Element, live: LiveInfo) -> None:
         if k not in ("type", "id"):
             root.set(k, v)
     machine = ""
-    os_el = root.find("os")
-    if os_el is not None and os_el.find("type") is not None:
-        machine = str(os_el.find("type").get("machine", ""))  # type: ignore[union-attr]
-    cpu = root.find("cpu")
+    os_el = _child(root, "os")
+    if os_el is not None and _child(os_el, "type") is not None:
+        machine = str(_child(os_el, "type").get("machine", ""))  # type: ignore[union-attr]
+    cpu = _child(root, "cpu")
     if cpu is not None and cpu.get("mode") == "custom":
         cpu.set("check", "full")
         model = _text(cpu, "model")
@@ -1766,7 +2184,7 @@ def _apply_live(root: Element, live: LiveInfo) -> None:
         for f in feats:
             if f not in have:
                 _insert_ordered(cpu, _new("feature", {"policy": "require", "name": f}), _CPU_ORDER)
-    devices = root.find("devices")
+    devices = _child(root, "devices")
     if devices is not None:
         _apply_live_devices(devices, live, machine)
     for sl in live.seclabels:
@@ -1783,11 +2201,11 @@ def _apply_live_devices(devices: Element, live: LiveInfo, machine: str) -> None:
     index = 0
     for d in devices.findall("disk"):
         view = _disk_view(d)
-        src = d.find("source")
+        src = _child(d, "source")
         if src is not None and view.source:
             index += 1
             src.set("index", str(index))
-            if d.find("backingStore") is None:
+            if _child(d, "backingStore") is None:
                 src.addnext(_new("backingStore"))
         if aliases:
             _add_alias(d, view.alias)
@@ -1797,33 +2215,33 @@ def _apply_live_devices(devices: Element, live: LiveInfo, machine: str) -> None:
     for i, n in enumerate(devices.findall("interface")):
         li = live.interfaces[i] if i < len(live.interfaces) else None
         if li is not None:
-            src = n.find("source")
+            src = _child(n, "source")
             if src is not None and n.get("type") == "network":
                 if li.portid:
                     src.set("portid", li.portid)
                 if li.bridge:
                     src.set("bridge", li.bridge)
                 _order_attrs(src, ("network", "portgroup", "portid", "bridge"))
-            if li.target_dev and n.find("target") is None and n.get("type") in _TAP_TYPES:
+            if li.target_dev and _child(n, "target") is None and n.get("type") in _TAP_TYPES:
                 _insert_ordered(n, _new("target", {"dev": li.target_dev}), _IFACE_ORDER)
         if aliases:
             _add_alias(n, _iface_view(n, i).alias, _IFACE_ORDER)
     serials = devices.findall("serial")
     for i, s in enumerate(serials):
         pty = live.serial_ptys[i] if i < len(live.serial_ptys) else None
-        if pty and s.get("type") == "pty" and s.find("source") is None:
+        if pty and s.get("type") == "pty" and _child(s, "source") is None:
             _insert_ordered(s, _new("source", {"path": pty}), _CHR_ORDER)
         if aliases:
             _add_alias(s, f"serial{i}", _CHR_ORDER)
     for i, c in enumerate(devices.findall("console")):
-        tgt = c.find("target")
+        tgt = _child(c, "target")
         is_serial = tgt is not None and tgt.get("type") == "serial" and i < len(serials)
         if is_serial:
             pty = live.serial_ptys[i] if i < len(live.serial_ptys) else None
         else:
             pty = None
         if pty and c.get("type") == "pty":
-            if c.find("source") is None:
+            if _child(c, "source") is None:
                 _insert_ordered(c, _new("source", {"path": pty}), _CHR_ORDER)
             c.set("tty", pty)
         if aliases:
@@ -1839,7 +2257,7 @@ def _apply_live_devices(devices: Element, live: LiveInfo, machine: str) -> None:
             g.set("port", str(live.graphics_ports[i]))
         if g.get("type") in ("vnc", "spice") and not g.get("listen"):
             g.set("listen", live.graphics_listen)
-            ln = g.find("listen")
+            ln = _child(g, "listen")
             if ln is not None and ln.get("type") == "address" and not ln.get("address"):
                 ln.set("address", live.graphics_listen)
         _order_attrs(g, _GRAPHICS_ATTR_ORDER)
@@ -1855,7 +2273,7 @@ def _apply_live_devices(devices: Element, live: LiveInfo, machine: str) -> None:
     for i, w in enumerate(devices.findall("watchdog")):
         if aliases:
             _add_alias(w, f"watchdog{i}")
-    mb = devices.find("memballoon")
+    mb = _child(devices, "memballoon")
     if mb is not None and mb.get("model") != "none" and aliases:
         _add_alias(mb, "balloon0")
     for i, r in enumerate(devices.findall("rng")):
@@ -1881,7 +2299,7 @@ def parse_domain_file(path: str, caps: Capabilities | None = None) -> DomainDef:
 
 def iter_device_elements(d: DomainDef, tags: Iterable[str]) -> list[Element]:
     """The raw ``<devices>`` children with one of ``tags`` (for drivers needing more)."""
-    devs = d.root.find("devices")
+    devs = _child(d.root, "devices")
     if devs is None:
         return []
     wanted = set(tags)
@@ -1895,11 +2313,11 @@ def pin_interface_aliases(d: DomainDef) -> None:
     its devices change, so that removing one interface does not rename the
     others (libvirt keeps aliases for the domain's life).  Raises nothing.
     """
-    devs = d.root.find("devices")
+    devs = _child(d.root, "devices")
     if devs is None:
         return
     for i, n in enumerate(devs.findall("interface")):
-        if n.find("alias") is None:
+        if _child(n, "alias") is None:
             _add_alias(n, _iface_view(n, i).alias, _IFACE_ORDER)
     d._scan()
 
@@ -1915,8 +2333,9 @@ def with_device(d: DomainDef, dev: Element, *, keep_aliases: bool) -> tuple[Doma
     Raises:
         VirtError: as :func:`parse_domain` for an invalid device.
     """
-    root = copy.deepcopy(d.root)
-    devs = root.find("devices")
+    # A compact definition's tree is a fresh parse: no copy needed (and none kept).
+    root = d._tree() if d.compacted else copy.deepcopy(d.root)
+    devs = _child(root, "devices")
     if devs is None:
         devs = _insert_ordered(root, _new("devices"), _TOP_ORDER)
     new = copy.deepcopy(dev)

@@ -141,9 +141,8 @@ def parse_xml(
             domain,
             f"DOCTYPE and entity declarations are not allowed in '{name}'",
         )
-    for node in tree_root.iter():
-        if isinstance(node, etree._Entity):
-            raise VirtError(ErrorNumber.XML_ERROR, domain, f"entity references are not allowed in '{name}'")
+    for _entity in tree_root.iter(etree.Entity):
+        raise VirtError(ErrorNumber.XML_ERROR, domain, f"entity references are not allowed in '{name}'")
     if root is not None and local_name(tree_root) != root:
         raise VirtError(
             ErrorNumber.XML_ERROR,
@@ -160,21 +159,17 @@ _FORBIDDEN = {chr(c) for c in range(1, 0x1A)} - {"\t", "\n", "\r"}
 _ESCAPES = {"<": "&lt;", ">": "&gt;", "&": "&amp;", "'": "&apos;", '"': "&quot;"}
 
 
+_ESCAPE_TABLE: dict[int, str | None] = {ord(ch): None for ch in _FORBIDDEN}
+_ESCAPE_TABLE.update({ord(ch): entity for ch, entity in _ESCAPES.items()})
+
+
 def escape(value: str) -> str:
     """Escape ``value`` like libvirt's ``virBufferEscapeString``.
 
     ``< > & ' "`` become entities; control characters other than tab, LF
     and CR are dropped.  Used for attribute values and text alike.
     """
-    out = []
-    for ch in value:
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif ch in _FORBIDDEN:
-            continue
-        else:
-            out.append(ch)
-    return "".join(out)
+    return value.translate(_ESCAPE_TABLE)
 
 
 def _escape_attr_libxml(value: str) -> str:
@@ -219,14 +214,25 @@ def _is_blank(text: str | None) -> bool:
     return text is None or text.strip() == ""
 
 
-def _attrs(elem: Element, quote: str, esc: object) -> str:
+def _attrs(
+    elem: Element,
+    quote: str,
+    esc: object,
+    decls: list[tuple[str | None, str]] | None = None,
+) -> str:
+    """The attributes of ``elem`` as printed, namespace declarations first.
+
+    ``decls``: those declarations when the caller knows them already.
+    """
     escf = esc  # type: ignore[assignment]
     parts = []
-    for prefix, uri in _new_ns_decls(elem):
+    for prefix, uri in _new_ns_decls(elem) if decls is None else decls:
         name = f"xmlns:{prefix}" if prefix else "xmlns"
         parts.append(f" {name}={quote}{escf(uri)}{quote}")  # type: ignore[operator]
-    for key, value in elem.attrib.items():
-        parts.append(f" {_qualified(elem, str(key))}={quote}{escf(str(value))}{quote}")  # type: ignore[operator]
+    for key, value in elem.items():
+        k = str(key)
+        qname = k if k[0] != "{" else _qualified(elem, k)
+        parts.append(f" {qname}={quote}{escf(str(value))}{quote}")  # type: ignore[operator]
     return "".join(parts)
 
 
@@ -265,11 +271,18 @@ def _format_libvirt(
     out: list[str],
     raw_parents: Collection[str],
     open_close: Collection[str],
+    inherited: Mapping[str | None, str] | None = None,
 ) -> None:
+    """Print ``elem``; ``inherited``: its parent's namespace map (None: look it up)."""
     indent = "  " * level
     name = _qualified(elem, elem.tag)  # type: ignore[arg-type]
     tag = elem.tag if isinstance(elem.tag, str) else ""
-    attrs = _attrs(elem, "'", escape)
+    nsmap = elem.nsmap
+    if inherited is None:
+        parent = elem.getparent()
+        inherited = parent.nsmap if parent is not None else {}
+    decls = [(p, u) for p, u in nsmap.items() if inherited.get(p) != u] if nsmap else []
+    attrs = _attrs(elem, "'", escape, decls)
     children = [c for c in elem if isinstance(c.tag, str)]
     if tag in raw_parents:
         # libvirt keeps only namespaced children, first one per namespace
@@ -314,8 +327,41 @@ def _format_libvirt(
         return
     out.append(f"{indent}<{name}{attrs}>\n")
     for child in children:
-        _format_libvirt(child, level + 1, out, raw_parents, open_close)
+        _format_libvirt(child, level + 1, out, raw_parents, open_close, nsmap)
     out.append(f"{indent}</{name}>\n")
+
+
+def _format_plain(
+    elem: Element,
+    level: int,
+    out: list[str],
+    raw_parents: Collection[str],
+    open_close: Collection[str],
+) -> None:
+    """:func:`_format_libvirt` for a tree without namespaces (no prefixes, no declarations)."""
+    tag = elem.tag
+    if tag in raw_parents:
+        _format_libvirt(elem, level, out, raw_parents, open_close, {})
+        return
+    indent = "  " * level
+    attrs = "".join([f" {key!s}='{escape(str(value))}'" for key, value in elem.items()])
+    children = [c for c in elem if isinstance(c.tag, str)]
+    text = elem.text
+    if not children:
+        if text:
+            out.append(f"{indent}<{tag}{attrs}>{escape(text)}</{tag}>\n")
+        elif tag in open_close:
+            out.append(f"{indent}<{tag}{attrs}>\n{indent}</{tag}>\n")
+        else:
+            out.append(f"{indent}<{tag}{attrs}/>\n")
+        return
+    if not _is_blank(text) or any(not _is_blank(c.tail) for c in children):
+        _format_libvirt(elem, level, out, raw_parents, open_close, {})
+        return
+    out.append(f"{indent}<{tag}{attrs}>\n")
+    for child in children:
+        _format_plain(child, level + 1, out, raw_parents, open_close)
+    out.append(f"{indent}</{tag}>\n")
 
 
 def format_xml(
@@ -323,6 +369,7 @@ def format_xml(
     *,
     raw_parents: Collection[str] = ("metadata",),
     open_close: Collection[str] = (),
+    namespaces: bool = True,
 ) -> str:
     """Format ``elem`` the way libvirt prints its XML.
 
@@ -336,12 +383,17 @@ def format_xml(
     ``raw_parents``: (Clark-notation) tags whose children libvirt prints
     through libxml2 (``<metadata>``): double quotes, only namespaced
     children kept.  ``open_close``: tags that print as ``<x>\\n</x>`` even
-    when empty (libvirt does that for ``<ip>``).
+    when empty (libvirt does that for ``<ip>``).  ``namespaces`` False: the
+    caller knows that no element or attribute of the tree has a namespace and
+    nothing declares one (a faster walk, same output).
 
     Raises nothing for a well-formed tree.
     """
     out: list[str] = []
-    _format_libvirt(elem, 0, out, raw_parents, open_close)
+    if namespaces:
+        _format_libvirt(elem, 0, out, raw_parents, open_close)
+    else:
+        _format_plain(elem, 0, out, raw_parents, open_close)
     return "".join(out)
 
 

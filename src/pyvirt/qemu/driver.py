@@ -46,7 +46,7 @@ from pyvirt.qemu import dac, process
 from pyvirt.qemu.command import nic_driver
 from pyvirt.qemu.monitor import QemuMonitor
 from pyvirt.qemu.runtime import DomainRuntime, Port, tap_mac
-from pyvirt.store import Layout, ObjectStore, uuid_bytes
+from pyvirt.store import Layout, ObjectStore, uuid_bytes, uuid_str
 
 if TYPE_CHECKING:
     from pyvirt.network.driver import NetworkDriver
@@ -276,6 +276,7 @@ class DomainDriver:
             if domdef.name != name:
                 log.error("skipping %s: it defines domain '%s'", path, domdef.name)
                 continue
+            domdef.compact()
             self._objs[domdef.uuid] = DomainObject(config=domdef)
         for name, path in self.store.statuses():
             await self._reattach(name, path)
@@ -364,7 +365,7 @@ class DomainDriver:
         return obj
 
     def lookup_by_uuid(self, raw: bytes) -> DomainObject:
-        key = str(uuidlib.UUID(bytes=bytes(raw)))
+        key = uuid_str(bytes(raw))
         obj = self._objs.get(key)
         if obj is None:
             raise no_domain(f"no domain with matching uuid '{key}'")
@@ -378,7 +379,7 @@ class DomainDriver:
 
     def get(self, ref: dict[str, Any]) -> DomainObject:
         """Find the domain a client's ``remote_nonnull_domain`` names."""
-        key = str(uuidlib.UUID(bytes=bytes(ref["uuid"])))
+        key = uuid_str(bytes(ref["uuid"]))
         obj = self._objs.get(key)
         if obj is None:
             raise no_domain(f"no domain with matching uuid '{key}' ({ref['name']})")
@@ -456,6 +457,9 @@ class DomainDriver:
         async with self._define_lock:
             existing = self._check_duplicate(domdef)
             self.store.save_config(domdef.name, domdef.format(inactive=True))
+            # A persistent definition is kept as its text (the tree is parsed
+            # back when something needs it, e.g. a start): see DomainDef.compact.
+            domdef.compact()
             if existing is None:
                 obj = DomainObject(config=domdef)
                 self._objs[domdef.uuid] = obj
@@ -1003,6 +1007,7 @@ class DomainDriver:
                     self._save_status_quiet(obj)
                 else:
                     self.store.save_config(new.name, new.format(inactive=True))
+                    new.compact()
                     obj.config = new
         log.info("domain %s: link of %s set %s", obj.name, mac, state)
 
@@ -1066,6 +1071,7 @@ class DomainDriver:
                     await self._attach_disk(obj, dev)
             if new_config is not None:
                 self.store.save_config(new_config.name, new_config.format(inactive=True))
+                new_config.compact()
                 obj.config = new_config
         where = "live" if flags & AFFECT_LIVE else "config"
         log.info("domain %s: %s attached (%s)", obj.name, dev.tag, where)
@@ -1237,6 +1243,7 @@ class DomainDriver:
                 await self._detach_live(obj, dev)
             if new_config is not None:
                 self.store.save_config(new_config.name, new_config.format(inactive=True))
+                new_config.compact()
                 obj.config = new_config
         where = "live" if flags & AFFECT_LIVE else "config"
         log.info("domain %s: %s detached (%s)", obj.name, dev.tag, where)
@@ -1438,7 +1445,7 @@ def _with_link_state(domdef: DomainDef, mac: str, state: str) -> DomainDef:
 
 def _ref_uuid(ref: dict[str, Any]) -> str:
     """The uuid string of a ``remote_nonnull_domain``."""
-    return str(uuidlib.UUID(bytes=bytes(ref["uuid"])))
+    return uuid_str(bytes(ref["uuid"]))
 
 
 def _read_arp(path: str = "/proc/net/arp") -> dict[str, list[str]]:
