@@ -77,7 +77,9 @@ async def job(
     if lock.locked():
         log.debug("waiting for the state change lock of %s", what)
     try:
-        await asyncio.wait_for(lock.acquire(), limit)
+        # asyncio.timeout, not wait_for: no extra task per job (wait_for makes one).
+        async with asyncio.timeout(limit):
+            await lock.acquire()
     except TimeoutError as err:
         log.warning("%s: cannot acquire state change lock after %.1f s", what, limit)
         raise lock_timeout_error(domain) from err

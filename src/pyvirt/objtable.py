@@ -10,9 +10,10 @@ drivers' duplicate checks), so the name is indexed when the object is stored.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-__all__ = ["ObjectTable", "passes_pair"]
+__all__ = ["ObjectTable", "filter_pair"]
 
 
 class _Named(Protocol):
@@ -21,6 +22,7 @@ class _Named(Protocol):
 
 
 _T = TypeVar("_T", bound=_Named)
+_V = TypeVar("_V")
 _MISSING: Any = object()
 
 
@@ -78,13 +80,15 @@ class ObjectTable(dict[str, _T]):
         return self._by_name.get(name)
 
 
-def passes_pair(flags: int, yes: int, no: int, value: bool) -> bool:
+def filter_pair(objs: list[_V], flags: int, yes: int, no: int, value: Callable[[_V], bool]) -> list[_V]:
     """libvirt's paired list filters (ACTIVE/INACTIVE, PERSISTENT/TRANSIENT, ...).
 
-    With neither or both of ``yes``/``no`` in ``flags`` every object passes;
-    otherwise ``value`` must match the one that is set.
+    With neither or both of ``yes``/``no`` in ``flags``, ``objs`` as they are
+    (``value`` is not asked); otherwise those whose ``value`` matches the one
+    that is set, in order.
     """
     chosen = flags & (yes | no)
     if chosen in (0, yes | no):
-        return True
-    return value if chosen == yes else not value
+        return objs
+    want = chosen == yes
+    return [o for o in objs if value(o) == want]

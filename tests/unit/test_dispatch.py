@@ -161,3 +161,34 @@ def test_unknown_procedure() -> None:
             _run(d, FakeClient(), proc, b"")
         assert info.value.code == ErrorNumber.NO_SUPPORT
         assert info.value.message.endswith(f"unknown procedure: {proc}")
+
+
+@dataclass
+class _Ref:
+    name: str
+    uuid: bytes
+    id: int | None = None
+
+    def ref(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "uuid": self.uuid}
+        if self.id is not None:
+            out["id"] = self.id
+        return out
+
+
+@pytest.mark.parametrize("need_results", [1, 0])
+def test_list_all_replies_packed_by_hand_match_the_codec(need_results: int) -> None:
+    rng = random.Random(7)
+    names = ["a", "ab", "abc", "abcd", "pc1", "dömäin-ü", "x" * 255]
+    doms = [_Ref(n, rng.randbytes(16), rng.choice([-1, 1, 2**31 - 1])) for n in names]
+    nets = [_Ref(n, rng.randbytes(16)) for n in names]
+    for proc, objs, key, limit, with_id in (
+        (Proc.CONNECT_LIST_ALL_DOMAINS, doms, "domains", remote.DOMAIN_LIST_MAX, True),
+        (Proc.CONNECT_LIST_ALL_NETWORKS, nets, "nets", remote.NETWORK_LIST_MAX, False),
+    ):
+        for n in range(len(objs) + 1):
+            fast = dispatch._encoded_list(objs[:n], bool(need_results), limit, with_id)
+            value = {key: [o.ref() for o in objs[:n]] if need_results else [], "ret": n}
+            assert fast == remote.encode(remote.PROCEDURES[proc].ret, value)
+    # Over the protocol's limit the generic codec answers (with its error).
+    assert dispatch._encoded_list(doms * 3, True, 20, True) is None

@@ -58,16 +58,22 @@ def test_stale_entry_rebuilds() -> None:
     assert t.find_name("renamed") is None and not t
 
 
-def test_passes_pair_follows_libvirts_paired_filters() -> None:
-    from pyvirt.objtable import passes_pair
+def test_filter_pair_follows_libvirts_paired_filters() -> None:
+    from pyvirt.objtable import filter_pair
 
     active, inactive = 1, 2
-    for value in (True, False):
-        assert passes_pair(0, active, inactive, value)
-        assert passes_pair(active | inactive, active, inactive, value)
-    assert passes_pair(active, active, inactive, True)
-    assert not passes_pair(active, active, inactive, False)
-    assert passes_pair(inactive, active, inactive, False)
-    assert not passes_pair(inactive, active, inactive, True)
+    objs = [("a", True), ("b", False), ("c", True)]
+    asked: list[str] = []
+
+    def is_active(o: tuple[str, bool]) -> bool:
+        asked.append(o[0])
+        return o[1]
+
+    # Neither or both: everything, in order, and nothing is asked.
+    assert filter_pair(objs, 0, active, inactive, is_active) == objs
+    assert filter_pair(objs, active | inactive, active, inactive, is_active) == objs
+    assert asked == []
+    assert filter_pair(objs, active, active, inactive, is_active) == [("a", True), ("c", True)]
+    assert filter_pair(objs, inactive, active, inactive, is_active) == [("b", False)]
     # Other bits do not matter.
-    assert passes_pair(active | 64, active, inactive, True)
+    assert filter_pair(objs, active | 64, active, inactive, is_active) == [("a", True), ("c", True)]

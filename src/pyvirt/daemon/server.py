@@ -99,6 +99,7 @@ class Daemon:
         await self.domains.initialize()
         await self._listen()
         log.info("pyvirtd listening on %s", self.layout.socket_rw)
+        self.domains.probe_caps_in_background()
         if self._autostart:
             await self.networks.autostart_all()
             await self.domains.autostart_all()

@@ -32,7 +32,7 @@ from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError, internal_error, n
 from pyvirt.jobs import job
 from pyvirt.network import firewall
 from pyvirt.network import runtime as netruntime
-from pyvirt.objtable import ObjectTable, passes_pair
+from pyvirt.objtable import ObjectTable, filter_pair
 from pyvirt.store import Layout, ObjectStore, uuid_bytes
 
 log = logging.getLogger(__name__)
@@ -399,13 +399,10 @@ class NetworkDriver:
 
     def list_all(self, flags: int) -> list[NetworkObject]:
         """The networks matching libvirt's virConnectListAllNetworks ``flags``."""
-        return [
-            obj
-            for obj in self._objs.values()
-            if passes_pair(flags, LIST_ACTIVE, LIST_INACTIVE, obj.active)
-            and passes_pair(flags, LIST_PERSISTENT, LIST_TRANSIENT, obj.persistent)
-            and passes_pair(flags, LIST_AUTOSTART, LIST_NO_AUTOSTART, self.autostart(obj))
-        ]
+        objs = list(self._objs.values())
+        objs = filter_pair(objs, flags, LIST_ACTIVE, LIST_INACTIVE, lambda o: o.active)
+        objs = filter_pair(objs, flags, LIST_PERSISTENT, LIST_TRANSIENT, lambda o: o.persistent)
+        return filter_pair(objs, flags, LIST_AUTOSTART, LIST_NO_AUTOSTART, self.autostart)
 
     def active_objects(self) -> list[NetworkObject]:
         return [o for o in self._objs.values() if o.active]

@@ -9,6 +9,7 @@ domain's live definition and process record live in
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import copy
 import enum
@@ -41,7 +42,7 @@ from pyvirt.errors import (
 )
 from pyvirt.jobs import job
 from pyvirt.network import bridge as netdev
-from pyvirt.objtable import ObjectTable, passes_pair
+from pyvirt.objtable import ObjectTable, filter_pair
 from pyvirt.qemu import dac, process
 from pyvirt.qemu.command import nic_driver
 from pyvirt.qemu.monitor import QemuMonitor
@@ -253,16 +254,29 @@ class DomainDriver:
         self._objs: ObjectTable[DomainObject] = ObjectTable()  # by uuid, indexed by name
         self._next_id = 1
         self._caps: Capabilities | None = None
+        self._caps_probe: concurrent.futures.Future[Capabilities] | None = None
         self._define_lock = asyncio.Lock()
         # (QEMU pid, tap) pairs already reported as removed behind our back.
         self._taps_gone: set[tuple[int, str]] = set()
 
     @property
     def caps(self) -> Capabilities:
+        """What this host's QEMU can do, probed once.
+
+        Raises:
+            VirtError: no usable QEMU emulator was found.
+        """
         if self._caps is None:
-            # /dev/kvm may open here yet hang the host kernel (DESIGN.md): KVM only on request.
-            self._caps = Capabilities.probe(kvm=None if os.environ.get("PYVIRT_ENABLE_KVM") == "1" else False)
+            probe, self._caps_probe = self._caps_probe, None
+            self._caps = probe.result() if probe is not None else _probe_caps()
         return self._caps
+
+    def probe_caps_in_background(self) -> None:
+        """Start probing QEMU in a worker thread, so the first define or start need not wait for it."""
+        if self._caps is None and self._caps_probe is None:
+            pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="caps")
+            self._caps_probe = pool.submit(_probe_caps)
+            pool.shutdown(wait=False)  # its thread ends with the probe
 
     async def initialize(self) -> None:
         """Load stored definitions, then reattach to QEMUs still running."""
@@ -402,29 +416,19 @@ class DomainDriver:
 
     def list_all(self, flags: int) -> list[DomainObject]:
         """The domains matching libvirt's virConnectListAllDomains ``flags``."""
-        filters = LIST_ACTIVE | LIST_INACTIVE | LIST_PERSISTENT | LIST_TRANSIENT
-        filters |= LIST_AUTOSTART | LIST_NO_AUTOSTART | LIST_MANAGEDSAVE | LIST_NO_MANAGEDSAVE
-        filters |= LIST_HAS_SNAPSHOT | LIST_NO_SNAPSHOT
-        filters |= LIST_RUNNING | LIST_PAUSED | LIST_SHUTOFF | LIST_OTHER
-        if not flags & filters:  # no filter (virsh list --all): every domain
-            return list(self._objs.values())
+        objs = list(self._objs.values())
+        objs = filter_pair(objs, flags, LIST_ACTIVE, LIST_INACTIVE, lambda o: o.active)
+        objs = filter_pair(objs, flags, LIST_PERSISTENT, LIST_TRANSIENT, lambda o: o.persistent)
+        objs = filter_pair(objs, flags, LIST_AUTOSTART, LIST_NO_AUTOSTART, self.autostart)
+        # No managed save images or snapshots exist in pyvirt.
+        objs = filter_pair(objs, flags, LIST_MANAGEDSAVE, LIST_NO_MANAGEDSAVE, lambda o: False)
+        objs = filter_pair(objs, flags, LIST_HAS_SNAPSHOT, LIST_NO_SNAPSHOT, lambda o: False)
         state_flags = flags & (LIST_RUNNING | LIST_PAUSED | LIST_SHUTOFF | LIST_OTHER)
-        by_state = {DomainState.RUNNING: LIST_RUNNING, DomainState.PAUSED: LIST_PAUSED}
-        by_state[DomainState.SHUTOFF] = LIST_SHUTOFF
-        result = []
-        for obj in self._objs.values():
-            if not (
-                passes_pair(flags, LIST_ACTIVE, LIST_INACTIVE, obj.active)
-                and passes_pair(flags, LIST_PERSISTENT, LIST_TRANSIENT, obj.persistent)
-                and passes_pair(flags, LIST_AUTOSTART, LIST_NO_AUTOSTART, self.autostart(obj))
-                # No managed save images or snapshots exist in pyvirt.
-                and passes_pair(flags, LIST_MANAGEDSAVE, LIST_NO_MANAGEDSAVE, False)
-                and passes_pair(flags, LIST_HAS_SNAPSHOT, LIST_NO_SNAPSHOT, False)
-                and (not state_flags or state_flags & by_state.get(obj.state, LIST_OTHER))
-            ):
-                continue
-            result.append(obj)
-        return result
+        if state_flags:
+            by_state = {DomainState.RUNNING: LIST_RUNNING, DomainState.PAUSED: LIST_PAUSED}
+            by_state[DomainState.SHUTOFF] = LIST_SHUTOFF
+            objs = [o for o in objs if state_flags & by_state.get(o.state, LIST_OTHER)]
+        return objs
 
     # ----- definitions -----------------------------------------------------
 
@@ -1394,6 +1398,11 @@ class DomainDriver:
                 "QEMU guest agent is not configured",
             )
         return result
+
+
+def _probe_caps() -> Capabilities:
+    # /dev/kvm may open here yet hang the host kernel (DESIGN.md): KVM only on request.
+    return Capabilities.probe(kvm=None if os.environ.get("PYVIRT_ENABLE_KVM") == "1" else False)
 
 
 async def _set_noqueue(ifname: str) -> None:
