@@ -54,7 +54,8 @@ def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fchmod(fd, mode)
+            if mode != 0o600:  # mkstemp already made it 0600
+                os.fchmod(fd, mode)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -257,7 +258,7 @@ class ObjectStore:
                 error domain of the calling driver.
         """
         link = self.autostart_path(name)
-        self._autostart.pop(name, None)
+        known = self._autostart.pop(name, None)
         try:
             if enabled:
                 if os.path.lexists(link):
@@ -265,7 +266,7 @@ class ObjectStore:
                 self.autostart_dir.mkdir(parents=True, exist_ok=True)
                 os.symlink(self.config_path(name), link)
                 fsync_dir(self.autostart_dir)
-            elif os.path.lexists(link):
+            elif known is not False and os.path.lexists(link):  # known: no lstat needed
                 link.unlink()
                 fsync_dir(self.autostart_dir)
         except OSError as err:

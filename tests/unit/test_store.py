@@ -34,6 +34,11 @@ def test_write_atomic_replaces_and_sets_mode(tmp_path: Path) -> None:
     assert [p.name for p in path.parent.iterdir()] == ["x.xml"]
 
 
+def test_write_atomic_other_mode(tmp_path: Path) -> None:
+    write_atomic(tmp_path / "x.xml", "one", mode=0o644)
+    assert _mode(tmp_path / "x.xml") == 0o644
+
+
 @pytest.mark.parametrize("step", ["write", "fsync", "replace"])
 def test_write_atomic_failure_keeps_old_file_and_no_temp(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
@@ -49,7 +54,7 @@ def test_write_atomic_failure_keeps_old_file_and_no_temp(
     elif step == "replace":
         monkeypatch.setattr(store.os, "replace", enospc)
     else:
-        monkeypatch.setattr(store.os, "fchmod", enospc)
+        monkeypatch.setattr(store.os, "write", enospc)
     with pytest.raises(OSError) as info:
         write_atomic(path, "new")
     assert info.value.errno == errno.ENOSPC
