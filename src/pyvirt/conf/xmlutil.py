@@ -306,12 +306,7 @@ def _format_libvirt(
         return
     text = elem.text
     if not children:
-        if text:
-            out.append(f"{indent}<{name}{attrs}>{escape(text)}</{name}>\n")
-        elif tag in open_close:
-            out.append(f"{indent}<{name}{attrs}>\n{indent}</{name}>\n")
-        else:
-            out.append(f"{indent}<{name}{attrs}/>\n")
+        _format_leaf(out, indent, name, attrs, text, tag in open_close)
         return
     mixed = not _is_blank(text) or any(not _is_blank(c.tail) for c in children)
     if mixed:
@@ -331,6 +326,18 @@ def _format_libvirt(
     out.append(f"{indent}</{name}>\n")
 
 
+def _format_leaf(
+    out: list[str], indent: str, name: str, attrs: str, text: str | None, open_close: bool
+) -> None:
+    """An element without child elements: its text inline, else empty (``<a></a>`` when ``open_close``)."""
+    if text:
+        out.append(f"{indent}<{name}{attrs}>{escape(text)}</{name}>\n")
+    elif open_close:
+        out.append(f"{indent}<{name}{attrs}>\n{indent}</{name}>\n")
+    else:
+        out.append(f"{indent}<{name}{attrs}/>\n")
+
+
 def _format_plain(
     elem: Element,
     level: int,
@@ -348,12 +355,7 @@ def _format_plain(
     children = [c for c in elem if isinstance(c.tag, str)]
     text = elem.text
     if not children:
-        if text:
-            out.append(f"{indent}<{tag}{attrs}>{escape(text)}</{tag}>\n")
-        elif tag in open_close:
-            out.append(f"{indent}<{tag}{attrs}>\n{indent}</{tag}>\n")
-        else:
-            out.append(f"{indent}<{tag}{attrs}/>\n")
+        _format_leaf(out, indent, tag, attrs, text, tag in open_close)
         return
     if not _is_blank(text) or any(not _is_blank(c.tail) for c in children):
         _format_libvirt(elem, level, out, raw_parents, open_close, {})
