@@ -164,6 +164,20 @@ def _attach(dom: Domain, xml: str, flags: int, current: bool) -> None:
         dom.attachDevice(xml)
 
 
+def _attach_or_print(ctl: Ctl, cmd: Command, dom: Domain, xml: str, how: tuple[int, bool], what: str) -> bool:
+    """The end of attach-disk/attach-interface: print the XML (--print-xml) or attach it."""
+    if cmd.flag("print-xml"):
+        ctl.print(xml)
+        return True
+    try:
+        _attach(dom, xml, *how)
+    except VirtError:
+        ctl.error(f"Failed to attach {what}")
+        raise
+    ctl.extra(f"{what.capitalize()} attached successfully\n")
+    return True
+
+
 def _detach(dom: Domain, xml: str, flags: int, current: bool) -> None:
     if flags or current:
         dom.detachDeviceFlags(xml, flags)
@@ -220,16 +234,7 @@ def cmd_attach_interface(ctl: Ctl, cmd: Command) -> bool:
     if xml is None:
         ctl.error(f"No support for {cmd.get('type')} in command 'attach-interface'")
         raise CommandFailed
-    if cmd.flag("print-xml"):
-        ctl.print(xml)
-        return True
-    try:
-        _attach(dom, xml, flags, current)
-    except VirtError:
-        ctl.error("Failed to attach interface")
-        raise
-    ctl.extra("Interface attached successfully\n")
-    return True
+    return _attach_or_print(ctl, cmd, dom, xml, (flags, current), "interface")
 
 
 def _find_interface(ctl: Ctl, xml: str, itype: str, mac: str | None) -> str:
@@ -335,16 +340,7 @@ def cmd_attach_disk(ctl: Ctl, cmd: Command) -> bool:
         ctl.error(f"No support for {mode} in command 'attach-disk'")
         raise CommandFailed
     xml = disk_xml(cmd)
-    if cmd.flag("print-xml"):
-        ctl.print(xml)
-        return True
-    try:
-        _attach(dom, xml, flags, current)
-    except VirtError:
-        ctl.error("Failed to attach disk")
-        raise
-    ctl.extra("Disk attached successfully\n")
-    return True
+    return _attach_or_print(ctl, cmd, dom, xml, (flags, current), "disk")
 
 
 def _disk_rows(xml: str) -> list[dict[str, str]]:
