@@ -41,8 +41,8 @@ $(VENV)/.stamp: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
-	@# pyvirsh without site.py and pip's `import re`: starts as fast as virsh (src/pyvirt/cli/launcher.py).
-	$(PY) -m pyvirt.cli.launcher
+	@# pyvirsh and pyvirtd without site.py and pip's `import re`: faster start-up (src/pyvirt/launcher.py).
+	$(PY) -m pyvirt.launcher
 	@touch $@
 	@# Byte-compile now: pyvirsh starts faster, even where PYTHONDONTWRITEBYTECODE is set.
 	@$(PY) -m compileall -q src >/dev/null

@@ -22,11 +22,11 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
+from pyvirt.lazydataclass import dataclass, field
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """pyvirsh's start-up path stays light: what it imports, its launcher, its exit.
 
 Each import check runs in a fresh interpreter (other tests import everything),
-started with ``-S`` like the launcher from :mod:`pyvirt.cli.launcher`.
+started with ``-S`` like the launcher from :mod:`pyvirt.launcher`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pyvirt.cli.ctl import looks_like_int
-from pyvirt.cli.launcher import launcher_text, site_paths
 from pyvirt.cli.main import main
+from pyvirt.launcher import launcher_text, site_paths
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -158,6 +158,9 @@ def test_launcher_text() -> None:
     assert lines[0] == "#!/venv/bin/python -SP"
     assert "sys.path += ['/venv/lib/site-packages', '/src']" in lines
     assert lines[-1] == "run()"
+    daemon = launcher_text("/venv/bin/python", [], "pyvirtd").splitlines()
+    assert daemon[0] == "#!/venv/bin/python -SP"
+    assert daemon[-2:] == ["", "sys.exit(main())"]
     # a #! line too long for the kernel goes through /bin/sh
     long_python = "/" + "x" * 200 + "/python"
     assert launcher_text(long_python, []).startswith(
@@ -168,11 +171,14 @@ def test_launcher_text() -> None:
 def test_launcher_runs_pyvirsh(tmp_path: Path) -> None:
     dest = tmp_path / "pyvirsh"
     subprocess.run(
-        [sys.executable, "-m", "pyvirt.cli.launcher", str(dest)],
+        [sys.executable, "-m", "pyvirt.launcher", str(tmp_path)],
         check=True,
         env={**os.environ, "PYTHONPATH": str(SRC)},
     )
     assert os.access(dest, os.X_OK)
+    daemon = subprocess.run([str(tmp_path / "pyvirtd"), "--help"], capture_output=True, text=True)
+    assert daemon.returncode == 0
+    assert daemon.stdout.startswith("usage: pyvirtd")
     out = subprocess.run([str(dest), "--version"], capture_output=True, text=True, env=dict(os.environ))
     assert (out.returncode, out.stdout, out.stderr) == (0, "0.1.0\n", "")
     uri = f"qemu+unix:///system?socket={tmp_path}/no-sock"

@@ -23,10 +23,11 @@ import subprocess
 import threading
 import uuid as uuidlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from pyvirt.conf.xmlutil import escape
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
+from pyvirt.lazydataclass import dataclass, field
 
 # Emulator binary suffix -> libvirt's arch name.
 _EMULATOR_ARCHES: dict[str, str] = {

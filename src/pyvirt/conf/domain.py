@@ -26,7 +26,6 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 
 from lxml import etree
 
@@ -44,6 +43,7 @@ from pyvirt.conf.xmlutil import (
     scale_integer,
 )
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
+from pyvirt.lazydataclass import dataclass, field
 
 __all__ = [
     "ChrDef",

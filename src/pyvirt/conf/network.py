@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import ipaddress
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from lxml import etree
@@ -29,6 +28,7 @@ from lxml import etree
 from pyvirt.conf import xmlutil
 from pyvirt.conf.xmlutil import Element
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
+from pyvirt.lazydataclass import dataclass, field
 
 __all__ = [
     "DNSMASQ_NS",

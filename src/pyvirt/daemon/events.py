@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pyvirt.lazydataclass import dataclass
 from pyvirt.rpc.remote import Proc
 
 if TYPE_CHECKING:

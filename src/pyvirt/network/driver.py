@@ -24,12 +24,12 @@ import socket
 import uuid as uuidlib
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
 from typing import Any
 
 from pyvirt.conf.network import NetworkDef, parse_network
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError, internal_error, no_network, operation_invalid
 from pyvirt.jobs import job
+from pyvirt.lazydataclass import dataclass, field
 from pyvirt.network import firewall
 from pyvirt.network import runtime as netruntime
 from pyvirt.objtable import ObjectTable, filter_pair

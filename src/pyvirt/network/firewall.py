@@ -34,16 +34,15 @@ input must itself allow udp 67 and udp/tcp 53 on the bridges, e.g.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import ipaddress
 import json
 import logging
 import re
 import shutil
-from dataclasses import dataclass, field
 from typing import Any
 
 from pyvirt.errors import ErrorDomain, config_unsupported, internal_error
+from pyvirt.lazydataclass import dataclass, field
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +122,8 @@ def chain_prefix(name: str) -> str:
     """``pv_NAME`` made safe as an nft identifier (a hash suffix keeps mangled names unique)."""
     safe = re.sub(r"[^A-Za-z0-9_]", "_", name)[:64]
     if safe != name:
+        import hashlib  # rare; loading it at start-up maps OpenSSL into the daemon
+
         safe += "_" + hashlib.sha1(name.encode()).hexdigest()[:8]
     return f"pv_{safe}"
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pyvirt.errors import ErrorDomain, internal_error, system_error
+from pyvirt.lazydataclass import dataclass
 
 from .paths import NetworkPaths
 

@@ -11,8 +11,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+
+from pyvirt.lazydataclass import dataclass
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from pyvirt.errors import ErrorDomain, VirtError, internal_error
+from pyvirt.lazydataclass import dataclass
 
 from . import bridge as br
 from . import dnsmasq, firewall, leases

@@ -27,10 +27,10 @@ import json
 import logging
 import uuid as _uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from pyvirt.errors import ErrorDomain, config_unsupported, internal_error
+from pyvirt.lazydataclass import dataclass
 
 __all__ = [
     "DEFAULT_EMULATOR",

@@ -35,10 +35,10 @@ import pwd
 import stat
 import struct
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
+from pyvirt.lazydataclass import dataclass
 
 __all__ = [
     "XATTR_OWNER",

@@ -21,7 +21,6 @@ import socket
 import uuid as uuidlib
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
@@ -41,6 +40,7 @@ from pyvirt.errors import (
     operation_invalid,
 )
 from pyvirt.jobs import job
+from pyvirt.lazydataclass import dataclass, field
 from pyvirt.network import bridge as netdev
 from pyvirt.objtable import ObjectTable, filter_pair
 from pyvirt.qemu import dac, process

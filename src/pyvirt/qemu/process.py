@@ -45,11 +45,12 @@ import stat
 import subprocess
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError, internal_error, system_error
+from pyvirt.lazydataclass import dataclass, field
 from pyvirt.qemu.command import DEFAULT_EMULATOR, build_argv, serial_alias
 from pyvirt.qemu.monitor import EofCallback, EventCallback, QemuMonitor
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid as uuidlib
-from dataclasses import dataclass, field
 from typing import Any
 
 from pyvirt.conf.domain import LiveInfo, LiveInterface, SecLabel
+from pyvirt.lazydataclass import dataclass, field
 from pyvirt.qemu import process
 from pyvirt.qemu.dac import Label
 from pyvirt.qemu.monitor import QemuMonitor
