@@ -440,7 +440,8 @@ class Connection:
 
     def listAllDomains(self, flags: int = 0) -> list[Domain]:
         ret = self._get("CONNECT_LIST_ALL_DOMAINS", {"need_results": 1, "flags": flags}, "domains")
-        return [self._dom(d) for d in ret]
+        wire = Domain._from_wire
+        return [wire(self, d) for d in ret]
 
     def listAllDomainsWithState(self, flags: int = 0) -> list[tuple[Domain, int, int]]:
         """pyvirt extra: ``[(domain, state, reason)]`` in one round trip.
@@ -636,6 +637,14 @@ class Domain:
     def __init__(self, conn: Connection, raw: dict[str, Any]) -> None:
         self._conn = conn
         self._raw = {"name": raw["name"], "uuid": bytes(raw["uuid"]), "id": int(raw["id"])}
+
+    @classmethod
+    def _from_wire(cls, conn: Connection, raw: dict[str, Any]) -> Domain:
+        """A handle adopting ``raw``, a freshly decoded ``remote_nonnull_domain`` (no copy)."""
+        dom = cls.__new__(cls)
+        dom._conn = conn
+        dom._raw = raw
+        return dom
 
     def __repr__(self) -> str:
         return f"<pyvirt.Domain {self.name()!r} id={self.ID()}>"

@@ -147,6 +147,48 @@ def test_list_all_empty_and_full() -> None:
     assert decode(PROCEDURES[283].ret, full) == {"nets": [NET, NET], "ret": 2}
 
 
+def _item_by_item(codec: R.Struct, data: bytes) -> Any:
+    """``data`` decoded as an array of ``codec`` without the fast path for name lists."""
+    slow = R.Struct(codec.fields)
+    slow._named = None  # planned: no fast path
+    return decode(R.Array(slow, R.DOMAIN_LIST_MAX), data)
+
+
+@pytest.mark.parametrize("holder", [bytes, bytearray, memoryview])
+def test_name_list_fast_path_matches_item_by_item(holder: Any) -> None:
+    doms = [
+        PC1,
+        {"name": "", "uuid": b"\0" * 16, "id": -1},
+        {"name": "x" * 5, "uuid": b"\1" * 16, "id": 2**31 - 1},
+        {"name": "d\u00e9j\u00e0", "uuid": b"\2" * 16, "id": -1},
+    ]
+    array = R.Array(R.NonnullDomain, R.DOMAIN_LIST_MAX)
+    data = encode(array, doms)
+    assert decode(array, holder(data)) == doms == _item_by_item(R.NonnullDomain, data)
+    assert [list(d) for d in decode(array, data)] == [["name", "uuid", "id"]] * 4  # field order kept
+    nets = R.Array(R.NonnullNetwork, R.NETWORK_LIST_MAX)
+    assert decode(nets, holder(encode(nets, [NET, NET]))) == [NET, NET]
+    # not UTF-8: kept as surrogates, like the item-by-item path
+    raw = bytearray(encode(array, [PC1]))
+    raw[8:11] = b"\xff\xfe\xfd"
+    assert decode(array, bytes(raw)) == _item_by_item(R.NonnullDomain, bytes(raw))
+
+
+def test_name_list_fast_path_errors_match_item_by_item() -> None:
+    array = R.Array(R.NonnullDomain, R.DOMAIN_LIST_MAX)
+    data = encode(array, [PC1, PC1])
+    for cut in range(4, len(data)):
+        with pytest.raises(XdrError) as fast:
+            decode(array, data[:cut])
+        with pytest.raises(XdrError) as slow:
+            _item_by_item(R.NonnullDomain, data[:cut])
+        assert str(fast.value) == str(slow.value), cut
+    too_long = bytearray(data)
+    too_long[4:8] = (R.NonnullString.maximum + 1).to_bytes(4, "big")
+    with pytest.raises(XdrError, match="exceeds maximum"):
+        decode(array, bytes(too_long))
+
+
 def test_domain_get_info_reply_is_32_bytes() -> None:
     value = {"state": 1, "maxMem": 1048576, "memory": 1048576, "nrVirtCpu": 2, "cpuTime": 400000000}
     data = ret_of(Proc.DOMAIN_GET_INFO, value)

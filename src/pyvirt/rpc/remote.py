@@ -505,6 +505,8 @@ class Array(Codec):
         pos += 4
         if self._fmt is not None:
             return list(_unpack_from(f">{n}{self._fmt}", data, pos)), pos + n * codec.min_size
+        if type(codec) is Struct:
+            return codec._dec_many(data, pos, n)
         dec = codec._dec
         out: list[Any] = []
         append = out.append
@@ -539,6 +541,7 @@ def _fixed_format(codec: Codec) -> str | None:
 # Struct decoding plan steps: a run of fixed-size fields read with one struct
 # call, a string field decoded inline, or any other field's own codec.
 _STEP_FIXED, _STEP_STRING, _STEP_CODEC = 0, 1, 2
+_UNPLANNED: Any = object()
 
 
 class Struct(Codec):
@@ -551,6 +554,7 @@ class Struct(Codec):
         # table's structs are never used by a given process
         self._steps: tuple[tuple[int, Any, Any], ...] | None = None
         self._enc_steps: tuple[tuple[int, Any, Any], ...] | None = None
+        self._named: Any = _UNPLANNED
 
     def _plan_dec(self) -> tuple[tuple[int, Any, Any], ...]:
         # Runs of consecutive fixed-size fields (numbers, fixed opaques such as
@@ -661,6 +665,61 @@ class Struct(Codec):
                 pos += fixed.size
             else:
                 out[name], pos = arg(data, pos)
+        return out, pos
+
+    def _named_plan(self) -> tuple[str, int, Any, tuple[str, ...]] | None:
+        """For a string followed only by fixed-size fields: (its name, its maximum, the
+        struct of the fixed fields, their names).  None for any other struct."""
+        plan = self._named
+        if plan is _UNPLANNED:
+            plan = None
+            fields = self.fields
+            rest = fields[1:]
+            if rest and type(fields[0][1]) is String and all(_fixed_format(c) for _, c in rest):
+                fmt = ">" + "".join(_fixed_format(c) or "" for _, c in rest)
+                plan = (fields[0][0], fields[0][1].maximum, _Struct(fmt), tuple(n for n, _ in rest))
+            self._named = plan
+        return plan
+
+    def _dec_many(self, data: Any, pos: int, n: int) -> tuple[list[dict[str, Any]], int]:
+        """``n`` structs in a row (an array's items)."""
+        out: list[dict[str, Any]] = []
+        append = out.append
+        plan = self._named_plan()
+        if plan is not None and type(data) is bytes:
+            # a name then fixed fields (remote_nonnull_domain, _network, ...: the
+            # items of every list-all reply): one loop, no call per item
+            key, maximum, fixed, names = plan
+            unpack, size, end = fixed.unpack_from, fixed.size, len(data)
+            width = len(names)
+            first = names[0]
+            second = names[1] if width > 1 else ""
+            for _ in range(n):
+                if pos + 4 > end:
+                    break
+                length = _unpack_uint(data, pos)[0]
+                start = pos + 4
+                stop = start + ((length + 3) & ~3)
+                if length > maximum or stop + size > end:
+                    break  # the generic loop below reports it
+                name = data[start : start + length].decode("utf-8", "surrogateescape")
+                values = unpack(data, stop)
+                if width == 2:
+                    append({key: name, first: values[0], second: values[1]})
+                elif width == 1:
+                    append({key: name, first: values[0]})
+                else:
+                    item = {key: name}
+                    item.update(zip(names, values, strict=True))
+                    append(item)
+                pos = stop + size
+            else:
+                return out, pos
+            n -= len(out)
+        dec = self._dec
+        for _ in range(n):
+            value, pos = dec(data, pos)
+            append(value)
         return out, pos
 
     def __repr__(self) -> str:
