@@ -382,15 +382,12 @@ class Bench:
             ("lookup_info", f"lookupByName+info x{n}"),
             ("undefine", f"undefine {n}"),
         ]
-        lvpy = {
-            key: self._api_run(target, SYSTEM_PYTHON, "libvirt", n, len(phases))
-            for key, target in self.targets.items()
-        }
-        own = {
-            key: self._api_run(target, sys.executable, "pyvirt", n, len(phases))
-            for key, target in self.targets.items()
-            if key == "pyvirt"
-        }
+        runs = [(key, target, SYSTEM_PYTHON, "libvirt") for key, target in self.targets.items()]
+        if "pyvirt" in self.targets:
+            runs.append(("pyvirt", self.targets["pyvirt"], sys.executable, "pyvirt"))
+        results = self._api_rounds(runs, n, [ph for ph, _ in phases])
+        lvpy = {key: results[(key, "libvirt")] for key in self.targets}
+        own = {"pyvirt": results[("pyvirt", "pyvirt")]} if "pyvirt" in self.targets else {}
         for i, (_, pname) in enumerate(phases):
             self.add(
                 "api",
@@ -405,29 +402,45 @@ class Bench:
                 sides["libvirt"] = lvpy["libvirt"][i]  # the reference stays libvirt-python on libvirtd
             self.add("api", f"{pname} [pyvirt API]", "ms", sides, ("pyvirt API", "libvirt-python"))
 
-    def _api_run(self, target: Target, python: str, api: str, n: int, n_phases: int) -> list[Side]:
-        """``--repeat`` rounds of the API throughput op in one fresh client process."""
-        keys = ["define", "list", "lookup_info", "undefine"][:n_phases]
-        sides = [Side() for _ in keys]
-        try:
-            w = target.worker(python, api)
-        except HarnessError as err:
-            return [error(str(err)) for _ in keys]
+    def _api_rounds(
+        self, runs: list[tuple[str, Target, str, str]], n: int, keys: list[str]
+    ) -> dict[tuple[str, str], list[Side]]:
+        """``--repeat`` rounds of the API throughput op for each (target, client API) in ``runs``.
+
+        Each run has one client process for all its rounds; the rounds are
+        interleaved (round 1 of every run, then round 2, ...) so that slow
+        phases of the machine (disk flushes, other load) fall on every side.
+        """
+        sides = {(key, api): [Side() for _ in keys] for key, _, _, api in runs}
+        workers: dict[tuple[str, str], WorkerClient] = {}
+        for key, target, python, api in runs:
+            try:
+                workers[(key, api)] = target.worker(python, api)
+            except HarnessError as err:
+                sides[(key, api)] = [error(str(err)) for _ in keys]
         try:
             for r in range(self.args.repeat):
-                # a fresh name prefix per round: a failed undefine must not turn defines into updates
-                out = w.call("api_throughput", template=self.template, prefix=f"{API_PREFIX}{r}-", count=n)
-                for i, ph in enumerate(keys):
-                    if ph in out and sides[i].status == "ok":
-                        sides[i].samples.append(out[ph] * 1000)
-                    elif f"{ph}_error" in out:
-                        sides[i] = error(out[f"{ph}_error"])
-            with contextlib.suppress(HarnessError):
-                w.call("undefine_prefix", prefix=API_PREFIX)
-        except HarnessError as err:
-            sides = [s if s.samples else error(str(err)) for s in sides]
+                for run, w in list(workers.items()):
+                    try:
+                        # a fresh name prefix per round: a failed undefine must not turn defines into updates
+                        out = w.call(
+                            "api_throughput", template=self.template, prefix=f"{API_PREFIX}{r}-", count=n
+                        )
+                    except HarnessError as err:
+                        sides[run] = [s if s.samples else error(str(err)) for s in sides[run]]
+                        del workers[run]
+                        continue
+                    for i, ph in enumerate(keys):
+                        if ph in out and sides[run][i].status == "ok":
+                            sides[run][i].samples.append(out[ph] * 1000)
+                        elif f"{ph}_error" in out:
+                            sides[run][i] = error(out[f"{ph}_error"])
+            for w in workers.values():
+                with contextlib.suppress(HarnessError):
+                    w.call("undefine_prefix", prefix=API_PREFIX)
         finally:
-            w.close()
+            for w in workers.values():
+                w.close()
         return sides
 
     def _count(self, key: str) -> int:

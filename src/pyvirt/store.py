@@ -16,17 +16,17 @@ be undone, leaving the previous complete file.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
 import os
-import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
 from pyvirt.lazydataclass import dataclass, field
+from pyvirt.uuids import format_uuid, parse_uuid_bytes
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +45,16 @@ def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
     """
     data = text.encode("utf-8")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+        fd, tmp = _create_temp(path)
     except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+        fd, tmp = _create_temp(path)
     try:
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            if mode != 0o600:  # mkstemp already made it 0600
+            if mode != 0o600:  # _create_temp made it 0600
                 os.fchmod(fd, mode)
             os.fsync(fd)
         finally:
@@ -66,6 +66,25 @@ def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+_temp_serial = itertools.count()
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    """A new 0600 temp file beside ``path``: ``(fd, its path)``.
+
+    Named by pid and a counter rather than with tempfile's random names (the
+    tempfile module is a few ms of the daemon's start-up); a name left by a
+    dead process with the same pid is skipped.  Raises OSError.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    while True:
+        tmp = os.path.join(path.parent, f"{TEMP_PREFIX}{path.name}.{os.getpid()}.{next(_temp_serial)}")
+        try:
+            return os.open(tmp, flags, 0o600), tmp
+        except FileExistsError:
+            continue
 
 
 def fsync_dir(path: Path) -> None:
@@ -104,7 +123,7 @@ def clean_temp_files(directory: Path) -> int:
 @functools.lru_cache(maxsize=65536)
 def uuid_bytes(text: str) -> bytes:
     """The 16 raw bytes of a uuid string (the wire form), memoised."""
-    return uuid.UUID(text).bytes
+    return parse_uuid_bytes(text)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -114,7 +133,7 @@ def uuid_str(raw: bytes) -> str:
     Raises:
         ValueError: ``raw`` is not 16 bytes long.
     """
-    return str(uuid.UUID(bytes=raw))
+    return format_uuid(raw)
 
 
 @dataclass(frozen=True)

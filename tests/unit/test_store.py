@@ -39,6 +39,17 @@ def test_write_atomic_other_mode(tmp_path: Path) -> None:
     assert _mode(tmp_path / "x.xml") == 0o644
 
 
+def test_write_atomic_skips_a_leftover_temp_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A temp file of a dead process with our pid is neither reused nor an error."""
+    monkeypatch.setattr(store, "_temp_serial", iter(range(5)))
+    stale = tmp_path / f"{TEMP_PREFIX}x.xml.{os.getpid()}.0"
+    stale.write_text("someone else's partial write")
+    write_atomic(tmp_path / "x.xml", "new")
+    assert (tmp_path / "x.xml").read_text() == "new"
+    assert stale.read_text() == "someone else's partial write"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["x.xml", stale.name])
+
+
 @pytest.mark.parametrize("step", ["write", "fsync", "replace"])
 def test_write_atomic_failure_keeps_old_file_and_no_temp(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str

@@ -21,13 +21,13 @@ import re
 import shutil
 import subprocess
 import threading
-import uuid as uuidlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
 from pyvirt.conf.xmlutil import escape
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
 from pyvirt.lazydataclass import dataclass, field
+from pyvirt.uuids import format_uuid, parse_uuid_bytes
 
 # Emulator binary suffix -> libvirt's arch name.
 _EMULATOR_ARCHES: dict[str, str] = {
@@ -848,13 +848,13 @@ def _probe_host_uuid() -> str | None:
         t = _read(path)
         if t and t.strip():
             try:
-                return str(uuidlib.UUID(t.strip()))
+                return format_uuid(parse_uuid_bytes(t.strip()))
             except ValueError:
                 pass
     mid = (_read("/etc/machine-id") or "").strip()
     if len(mid) == 32:
         try:
-            return str(uuidlib.UUID(mid))
+            return format_uuid(parse_uuid_bytes(mid))
         except ValueError:
             return None
     return None

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import os
 import re
-import uuid as _uuid
 from collections.abc import Collection, Mapping
 from typing import Any
 
 from lxml import etree
 
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
+from pyvirt.uuids import format_uuid, new_uuid
 
 __all__ = [
     "Element",
@@ -618,12 +618,12 @@ def parse_uuid(text: str) -> str:
         i += 1
     if len(digits) != 32 or s[i:].strip():
         raise ValueError(f"malformed uuid {text!r}")
-    return str(_uuid.UUID("".join(digits)))
+    return format_uuid(bytes.fromhex("".join(digits)))
 
 
 def generate_uuid() -> str:
     """A random (version 4) UUID in canonical lowercase form."""
-    return str(_uuid.uuid4())
+    return new_uuid()
 
 
 # --------------------------------------------------------------------------

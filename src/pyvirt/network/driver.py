@@ -21,7 +21,6 @@ import enum
 import logging
 import os
 import socket
-import uuid as uuidlib
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -34,6 +33,7 @@ from pyvirt.network import firewall
 from pyvirt.network import runtime as netruntime
 from pyvirt.objtable import ObjectTable, filter_pair
 from pyvirt.store import Layout, ObjectStore, uuid_bytes
+from pyvirt.uuids import format_uuid
 
 log = logging.getLogger(__name__)
 
@@ -366,7 +366,7 @@ class NetworkDriver:
 
     def lookup_by_uuid(self, raw: bytes) -> NetworkObject:
         """Raises VirtError(NO_NETWORK) when there is no such network."""
-        key = str(uuidlib.UUID(bytes=bytes(raw)))
+        key = format_uuid(bytes(raw))
         obj = self._objs.get(key)
         if obj is None:
             raise no_network(f"no network with matching uuid '{key}'")
@@ -374,7 +374,7 @@ class NetworkDriver:
 
     def get(self, ref: dict[str, Any]) -> NetworkObject:
         """Find the network a client's ``remote_nonnull_network`` names."""
-        key = str(uuidlib.UUID(bytes=bytes(ref["uuid"])))
+        key = format_uuid(bytes(ref["uuid"]))
         obj = self._objs.get(key)
         if obj is None:
             raise no_network(f"no network with matching uuid '{key}' ({ref['name']})")
@@ -391,7 +391,7 @@ class NetworkDriver:
 
         def still_current() -> None:
             if ref is not None and self.get(ref) is not obj:
-                key = uuidlib.UUID(bytes=bytes(ref["uuid"]))
+                key = format_uuid(bytes(ref["uuid"]))
                 raise no_network(f"no network with matching uuid '{key}' ({ref['name']})")
 
         what = f"network '{obj.name}'"

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid as _uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pyvirt.errors import ErrorDomain, config_unsupported, internal_error
 from pyvirt.lazydataclass import dataclass
+from pyvirt.uuids import format_uuid, parse_uuid_bytes
 
 __all__ = [
     "DEFAULT_EMULATOR",
@@ -370,7 +370,7 @@ def build_argv(
     vcpus = int(_get(domdef, "vcpus", default=1))
     ctx.add("-smp", f"{vcpus},sockets={vcpus},cores=1,threads=1")
     try:
-        uuid = str(_uuid.UUID(str(_get(domdef, "uuid"))))
+        uuid = format_uuid(parse_uuid_bytes(str(_get(domdef, "uuid"))))
     except ValueError as err:
         raise internal_error(f"malformed domain uuid '{_get(domdef, 'uuid')}'", ErrorDomain.QEMU) from err
     ctx.add("-uuid", uuid)

@@ -18,7 +18,6 @@ import os
 import re
 import signal
 import socket
-import uuid as uuidlib
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
@@ -48,6 +47,7 @@ from pyvirt.qemu.command import nic_driver
 from pyvirt.qemu.monitor import QemuMonitor
 from pyvirt.qemu.runtime import DomainRuntime, Port, tap_mac
 from pyvirt.store import Layout, ObjectStore, uuid_bytes, uuid_str
+from pyvirt.uuids import format_uuid
 
 if TYPE_CHECKING:
     from pyvirt.network.driver import NetworkDriver
@@ -408,7 +408,7 @@ class DomainDriver:
 
         def still_current() -> None:
             if ref is not None and self.get(ref) is not obj:
-                key = uuidlib.UUID(bytes=bytes(ref["uuid"]))
+                key = format_uuid(bytes(ref["uuid"]))
                 raise no_domain(f"no domain with matching uuid '{key}' ({ref['name']})")
 
         what = f"domain '{obj.name}'"

@@ -36,7 +36,6 @@ import errno
 import functools
 import logging
 import os
-import platform
 import pwd
 import shlex
 import signal
@@ -467,7 +466,7 @@ async def start_qemu(
         our_version = await asyncio.to_thread(pyvirt_version)
         header = (
             f"{_timestamp()}: starting up pyvirt version: {our_version}, qemu version: {version}, "
-            f"kernel: {platform.release()}, hostname: {platform.node()}\n"
+            f"kernel: {os.uname().release}, hostname: {os.uname().nodename}\n"
         )
         os.write(log_fd, (header + _format_command(env, argv)).encode())
         log_offset = os.lseek(log_fd, 0, os.SEEK_END)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid as uuidlib
 from typing import Any
 
 from pyvirt.conf.domain import LiveInfo, LiveInterface, SecLabel
@@ -17,6 +16,7 @@ from pyvirt.lazydataclass import dataclass, field
 from pyvirt.qemu import process
 from pyvirt.qemu.dac import Label
 from pyvirt.qemu.monitor import QemuMonitor
+from pyvirt.uuids import new_uuid
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class Port:
     tap: str | None = None
     network: str | None = None  # <interface type='network'>
     bridge: str | None = None
-    portid: str = field(default_factory=lambda: str(uuidlib.uuid4()))
+    portid: str = field(default_factory=new_uuid)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -43,7 +43,7 @@ class Port:
             tap=data.get("tap"),
             network=data.get("network"),
             bridge=data.get("bridge"),
-            portid=str(data.get("portid") or uuidlib.uuid4()),
+            portid=str(data.get("portid") or new_uuid()),
         )
 
 
