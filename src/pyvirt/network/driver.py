@@ -473,7 +473,7 @@ class NetworkDriver:
             else:
                 obj = existing
                 obj.config = netdef
-        log.info("network %s defined", netdef.name)
+        log.debug("network %s defined", netdef.name)
         self._emit(obj.ref(), EVENT_DEFINED, 0)
         return obj
 
@@ -495,7 +495,7 @@ class NetworkDriver:
                 # libvirt's networkRemoveInactive: conf, hosts files, leases and macs go too
                 del self._objs[key]
                 netruntime.remove_files(name, bridge, self.paths)
-        log.info("network %s undefined", name)
+        log.debug("network %s undefined", name)
         self._emit(ref_out, EVENT_UNDEFINED, 0)
 
     def autostart(self, obj: NetworkObject) -> bool:

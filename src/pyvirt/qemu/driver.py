@@ -472,7 +472,7 @@ class DomainDriver:
                 obj = existing
                 obj.config = domdef
                 detail = 1  # VIR_DOMAIN_EVENT_DEFINED_UPDATED
-        log.info("domain %s defined", domdef.name)
+        log.debug("domain %s defined", domdef.name)  # per call: DEBUG, as libvirt logs none
         self._emit(obj.ref(), Event.DEFINED, detail)
         return obj
 
@@ -491,7 +491,7 @@ class DomainDriver:
             obj.config = None
             if not obj.active:
                 del self._objs[_ref_uuid(ref_out)]
-        log.info("domain %s undefined", name)
+        log.debug("domain %s undefined", name)
         self._emit(ref_out, Event.UNDEFINED, 0)
 
     def autostart(self, obj: DomainObject) -> bool:
