@@ -31,13 +31,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as _dt
 import errno
 import functools
 import logging
 import os
 import pwd
-import shlex
 import signal
 import socket
 import stat
@@ -256,8 +254,8 @@ def _reap(pid: int) -> int | None:
 
 def _timestamp() -> str:
     """libvirt's log timestamp: ``2026-11-28 01:15:42.844+0000``."""
-    now = _dt.datetime.now(_dt.UTC)
-    return now.strftime("%Y-%m-%d %H:%M:%S.") + f"{now.microsecond // 1000:03d}+0000"
+    now = time.time()
+    return time.strftime("%Y-%m-%d %H:%M:%S.", time.gmtime(now)) + f"{int(now * 1000) % 1000:03d}+0000"
 
 
 def qemu_version(emulator: str) -> str:
@@ -279,6 +277,8 @@ def qemu_version(emulator: str) -> str:
 
 def _format_command(env: Mapping[str, str], argv: list[str]) -> str:
     """The command as libvirt logs it: ``K=V \\`` lines, then one option per line."""
+    import shlex  # only when a guest starts: not in an idle daemon
+
     lines = [f"{k}={shlex.quote(v)}" for k, v in env.items()]
     lines.append(shlex.quote(argv[0]))
     i = 1
