@@ -93,7 +93,7 @@ def acquire_pidfile(path: Path) -> int:
 class _QuietLibraries(logging.Filter):
     """Drop libraries' chatter (every netlink message, every QMP frame) below WARNING."""
 
-    NOISY = ("pyroute2", "qemu.qmp", "asyncio")
+    NOISY = ("qemu.qmp", "asyncio")
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno >= logging.WARNING or not record.name.startswith(self.NOISY)

@@ -1,31 +1,26 @@
-"""Linux bridges, addresses, routes, sysctls and taps over netlink (pyroute2's asyncio API).
+"""Linux bridges, addresses, routes, qdiscs, sysctls and taps, over our own rtnetlink client.
 
 Every function acts on the network namespace of the calling process; the
 daemon runs in the namespace it manages (tests run it inside one they made).
-Netlink failures are turned into :class:`~pyvirt.errors.VirtError` with
-libvirt's wording.
-
-pyroute2 is imported on first use (:func:`iproute`, :func:`netlink_error`), not
-with this module: it costs ~24 MiB and ~0.3 s, which a daemon with no running
-network or domain should not pay.
+Netlink requests go through :mod:`pyvirt.network.netlink` (a small asyncio
+client, one socket per call); the kernel's refusals
+(:class:`~pyvirt.network.netlink.NetlinkError`) are turned into
+:class:`~pyvirt.errors.VirtError` with libvirt's wording.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import ipaddress
 import logging
 import os
 import struct
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pyvirt.errors import ErrorDomain, VirtError, internal_error, system_error
-
-if TYPE_CHECKING:
-    from pyroute2 import AsyncIPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
+from pyvirt.network.netlink import Netlink, NetlinkError, link_index
 
 log = logging.getLogger(__name__)
 
@@ -41,39 +36,20 @@ IFF_VNET_HDR = 0x4000
 IFNAMSIZ = 16
 
 
-def iproute() -> AsyncIPRoute:
-    """A new pyroute2 ``AsyncIPRoute`` (use as ``async with``); imports pyroute2 on first call."""
-    from pyroute2 import AsyncIPRoute
-
-    return AsyncIPRoute()
-
-
-def netlink_error() -> type[NetlinkError]:
-    """pyroute2's ``NetlinkError`` class, for ``except`` clauses; imports pyroute2 on first call.
-
-    An ``except netlink_error():`` clause is only evaluated once an exception
-    is on its way, so it costs nothing on the success path.
-    """
-    from pyroute2.netlink.exceptions import NetlinkError
-
-    return NetlinkError
-
-
 def _netlink_error(detail: str, err: NetlinkError) -> VirtError:
     return system_error(detail, OSError(err.code, os.strerror(err.code)), ErrorDomain.NONE)
 
 
-async def _index(ipr: AsyncIPRoute, name: str) -> int:
-    idx = await ipr.link_lookup(ifname=name)
-    if not idx:
+def _index(name: str) -> int:
+    idx = link_index(name)
+    if idx is None:
         raise VirtError(38, ErrorDomain.NONE, f"Unable to get index for interface {name}: No such device")
-    return int(idx[0])
+    return idx
 
 
 async def link_exists(name: str) -> bool:
     """True when a network interface ``name`` exists in this namespace."""
-    async with iproute() as ipr:
-        return bool(await ipr.link_lookup(ifname=name))
+    return link_index(name) is not None
 
 
 async def create_bridge(
@@ -86,25 +62,18 @@ async def create_bridge(
 
     Raises VirtError (VIR_ERR_SYSTEM_ERROR) when netlink refuses (e.g. the name exists).
     """
-    async with iproute() as ipr:
+    async with Netlink() as nl:
         try:
             # forward delay is processed before stp_state by the kernel, so a
             # 0 delay is accepted and then raised to the STP minimum (libvirt's order)
-            await ipr.link(
-                "add",
-                ifname=name,
-                kind="bridge",
-                address=mac,
-                br_forward_delay=int(delay) * 100,
-                br_stp_state=1 if stp else 0,
-            )
-        except netlink_error() as err:
+            await nl.create_bridge(name, mac, forward_delay=int(delay) * 100, stp_state=1 if stp else 0)
+        except NetlinkError as err:
             log.error("cannot create bridge %s: %s", name, os.strerror(err.code))
             raise _netlink_error(f"error creating bridge interface {name}", err) from err
         if mtu:
             try:
-                await ipr.link("set", index=await _index(ipr, name), mtu=int(mtu))
-            except netlink_error() as err:
+                await nl.set_link(_index(name), mtu=int(mtu))
+            except NetlinkError as err:
                 raise _netlink_error(f"Cannot set interface MTU on '{name}'", err) from err
     log.debug("bridge %s created (mac %s stp %s delay %s mtu %s)", name, mac, stp, delay, mtu)
 
@@ -114,14 +83,14 @@ async def delete_link(name: str) -> bool:
 
     Raises VirtError (VIR_ERR_SYSTEM_ERROR) for other netlink failures.
     """
-    async with iproute() as ipr:
-        idx = await ipr.link_lookup(ifname=name)
-        if not idx:
-            return False
+    idx = link_index(name)
+    if idx is None:
+        return False
+    async with Netlink() as nl:
         try:
-            await ipr.link("del", index=idx[0])
-        except netlink_error() as err:
-            if err.code == 19:  # ENODEV: gone meanwhile
+            await nl.delete_link(idx)
+        except NetlinkError as err:
+            if err.code == errno.ENODEV:  # gone meanwhile
                 return False
             raise _netlink_error(f"error destroying network device {name}", err) from err
     log.debug("interface %s deleted", name)
@@ -130,10 +99,11 @@ async def delete_link(name: str) -> bool:
 
 async def set_online(name: str, up: bool) -> None:
     """Bring ``name`` up or down.  Raises VirtError (VIR_ERR_SYSTEM_ERROR)."""
-    async with iproute() as ipr:
+    idx = _index(name)
+    async with Netlink() as nl:
         try:
-            await ipr.link("set", index=await _index(ipr, name), state="up" if up else "down")
-        except netlink_error() as err:
+            await nl.set_link(idx, up=up)
+        except NetlinkError as err:
             raise _netlink_error(f"Cannot set interface flags on '{name}'", err) from err
 
 
@@ -143,13 +113,12 @@ async def add_address(name: str, address: str, prefix: int) -> None:
     Raises VirtError (VIR_ERR_SYSTEM_ERROR).
     """
     iface = ipaddress.ip_interface(f"{address}/{prefix}")
-    kwargs: dict[str, object] = {"address": str(iface.ip), "prefixlen": int(prefix)}
-    if iface.version == 4 and prefix < 31:
-        kwargs["broadcast"] = str(iface.network.broadcast_address)
-    async with iproute() as ipr:
+    broadcast = str(iface.network.broadcast_address) if iface.version == 4 and prefix < 31 else None
+    idx = _index(name)
+    async with Netlink() as nl:
         try:
-            await ipr.addr("add", index=await _index(ipr, name), **kwargs)
-        except netlink_error() as err:
+            await nl.add_address(idx, str(iface.ip), int(prefix), broadcast)
+        except NetlinkError as err:
             log.error("cannot add address %s/%s to %s", address, prefix, name)
             raise _netlink_error(f"Failed to add IP address {address}/{prefix} to {name}", err) from err
 
@@ -159,16 +128,35 @@ async def add_route(
 ) -> None:
     """Add a static route ``dest/prefix [via gateway]`` on ``name``.  Raises VirtError."""
     net = ipaddress.ip_network(f"{dest}/{prefix}", strict=False)
-    kwargs: dict[str, object] = {"dst": str(net.network_address), "dst_len": int(prefix)}
-    if gateway:
-        kwargs["gateway"] = str(gateway)
-    if metric:
-        kwargs["priority"] = int(metric)
-    async with iproute() as ipr:
+    idx = _index(name)
+    async with Netlink() as nl:
         try:
-            await ipr.route("add", oif=await _index(ipr, name), **kwargs)
-        except netlink_error() as err:
+            await nl.add_route(
+                idx,
+                str(net.network_address),
+                int(prefix),
+                str(gateway) if gateway else None,
+                int(metric) if metric else None,
+            )
+        except NetlinkError as err:
             raise _netlink_error(f"Failed to add route to {net} via {gateway} on {name}", err) from err
+
+
+async def set_noqueue(ifname: str) -> None:
+    """Give ``ifname`` the ``noqueue`` root qdisc, as libvirt does for taps.
+
+    Like ``tc qdisc replace dev IFNAME root handle 0: noqueue``.  Does
+    nothing when the interface does not exist.  Raises VirtError
+    (VIR_ERR_SYSTEM_ERROR) when netlink refuses.
+    """
+    idx = link_index(ifname)
+    if idx is None:
+        return
+    async with Netlink() as nl:
+        try:
+            await nl.replace_root_qdisc(idx, "noqueue")
+        except NetlinkError as err:
+            raise _netlink_error(f"Unable to set root qdisc 'noqueue' on interface {ifname}", err) from err
 
 
 def _write_sysctl(path: Path, value: str) -> None:
@@ -285,21 +273,20 @@ async def create_tap(
         except OSError as err:
             raise system_error(f"Unable to create tap device {name_template}", err) from err
         name = res[:IFNAMSIZ].split(b"\0", 1)[0].decode()
-        async with iproute() as ipr:
-            idx = await _index(ipr, name)
+        idx = _index(name)
+        async with Netlink() as nl:
             try:
-                await ipr.link("set", index=idx, address=mac)
+                await nl.set_link(idx, address=mac)
                 if bridge:
-                    bidx = await _index(ipr, bridge)
+                    bidx = _index(bridge)
                     if not mtu:
-                        links = await ipr.link("get", index=bidx)
-                        mtu = int(next(iter(links)).get("mtu") or 0) or None
+                        mtu = await nl.link_mtu(bidx) or None
                 if mtu:
-                    await ipr.link("set", index=idx, mtu=int(mtu))
+                    await nl.set_link(idx, mtu=int(mtu))
                 if bridge:
-                    await ipr.link("set", index=idx, master=bidx)
-                await ipr.link("set", index=idx, state="up")
-            except netlink_error() as err:
+                    await nl.set_link(idx, master=bidx)
+                await nl.set_link(idx, up=True)
+            except NetlinkError as err:
                 raise _netlink_error(f"Unable to configure tap device {name}", err) from err
     except BaseException:
         os.close(fd)

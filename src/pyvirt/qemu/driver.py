@@ -1411,11 +1411,8 @@ async def _set_noqueue(ifname: str) -> None:
     A failure is only logged: the tap works with the kernel's default qdisc too.
     """
     try:
-        async with netdev.iproute() as ipr:
-            links = await ipr.link_lookup(ifname=ifname)
-            if links:
-                await ipr.tc("replace", kind="noqueue", index=links[0], handle=0, parent=0xFFFFFFFF)
-    except (netdev.netlink_error(), OSError) as err:
+        await netdev.set_noqueue(ifname)
+    except (VirtError, OSError) as err:
         log.warning("cannot set the noqueue qdisc on %s: %s", ifname, err)
 
 
