@@ -49,7 +49,13 @@ GUEST_PREFIX = f"{PREFIX}-g"  # booted guests
 API_PREFIX = f"{PREFIX}-api"
 
 #: Imported once before measuring, to fill the bytecode cache (see ``Bench.check_clients``).
-WARM_MODULES = ["pyvirt.daemon.main", "pyvirt.daemon.server", "pyvirt.cli.main", "pyvirt.client", "qemu.qmp"]
+WARM_MODULES = [
+    "pyvirt.daemon.main",
+    "pyvirt.daemon.server",
+    "pyvirt.cli.main",
+    "pyvirt.client",
+    "pyvirt.qemu.monitor",
+]
 
 NETWORK_XML = f"""<network>
   <name>{NET_NAME}</name>

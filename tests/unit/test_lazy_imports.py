@@ -1,6 +1,6 @@
-"""pyvirtd starts without its heavy libraries: qemu.qmp and importlib.metadata are imported
-on first real use (a domain that needs them), and pyroute2 (~17 MiB, ~0.3 s) never: netlink
-goes through our own client, pyvirt.network.netlink.
+"""pyvirtd starts without its heavy libraries: importlib.metadata is imported on first real
+use (a domain that needs it); pyroute2 (~17 MiB, ~0.3 s), qemu.qmp and ssl (~4.5 MiB) never:
+netlink and QMP go through our own clients, pyvirt.network.netlink and pyvirt.qemu.monitor.
 
 Each check runs in a fresh interpreter, since other tests import these libraries.
 """
@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-LAZY = ("pyroute2", "qemu.qmp", "importlib.metadata")
+LAZY = ("pyroute2", "qemu.qmp", "ssl", "importlib.metadata")
 
 
 def run_python(code: str) -> str:
@@ -46,9 +46,9 @@ def test_idle_daemon_start_does_not_import_heavy_libraries(tmp_path: Path) -> No
     # The real start-up path on an empty root: load state, listen, then look.
     out = run_python(
         f"""
+        from pyvirt.daemon.server import Daemon  # first, as pyvirtd does: asyncio loads without ssl
         import asyncio, sys
         from pathlib import Path
-        from pyvirt.daemon.server import Daemon
         from pyvirt.store import Layout
 
         async def main():
@@ -114,27 +114,50 @@ def test_no_source_module_imports_pyroute2() -> None:
     assert offenders == []
 
 
-def test_monitor_imports_qmp_when_created() -> None:
-    out = run_python(
-        """
-        import sys
+def test_monitor_loads_neither_qemu_qmp_nor_ssl(tmp_path: Path) -> None:
+    # What starting a guest does with the monitor (connect, commands, an event, getfd,
+    # close), against a fake QMP server, in a process that imported the daemon first.
+    code = """
+        import pyvirt.daemon.main, pyvirt.qemu.driver
+        import asyncio, json, os, sys
         from pyvirt.qemu.monitor import QemuMonitor
-        assert "qemu.qmp" not in sys.modules
-        seen = []
-        mon = QemuMonitor("/nonexistent/qmp.sock", name="t", on_event=lambda *a: seen.append(a))
-        assert "qemu.qmp" in sys.modules
-        assert not mon.connected
-        import asyncio
-        from qemu.qmp import EventListener, Message
-        (listener,) = [x for x in mon._client._listeners if hasattr(x, "_callback")]
-        assert isinstance(listener, EventListener)
-        event = {"event": "STOP", "data": {"a": 1}, "timestamp": {"seconds": 5, "microseconds": 500000}}
-        asyncio.run(listener.put(Message(event)))
-        assert seen == [("STOP", {"a": 1}, 5.5)], seen
-        print("ok")
+
+        GREETING = {"QMP": {"version": {}, "capabilities": []}}
+        EVENT = {"event": "RESUME", "data": {}, "timestamp": {"seconds": 1, "microseconds": 0}}
+
+        async def serve(reader, writer):
+            writer.write(json.dumps(GREETING).encode() + b"\\r\\n")
+            while line := await reader.readline():
+                writer.write(json.dumps(EVENT).encode() + b"\\r\\n")
+                answer = {"return": {}, "id": json.loads(line).get("id")}
+                writer.write(json.dumps(answer).encode() + b"\\r\\n")
+
+        async def main():
+            server = await asyncio.start_unix_server(serve, SOCK_PATH)
+            seen = []
+            mon = QemuMonitor(SOCK_PATH, on_event=lambda *a: seen.append(a[0]))
+            await mon.connect(timeout=5)
+            await mon.cont()
+            r, w = os.pipe()
+            await mon.getfd(w, "fd0")
+            await mon.close()
+            server.close()
+            assert seen[:1] == ["RESUME"], seen
+
+        asyncio.run(main())
+        print(",".join(m for m in ("qemu.qmp", "ssl") if m in sys.modules))
         """
-    )
-    assert out == "ok"
+    assert run_python(code.replace("SOCK_PATH", repr(str(tmp_path / "q.sock")))) == ""
+
+
+def test_no_source_module_imports_qemu_qmp() -> None:
+    offenders = [
+        str(path.relative_to(SRC))
+        for path in SRC.rglob("*.py")
+        for line in path.read_text().splitlines()
+        if line.lstrip().startswith(("import qemu", "from qemu"))
+    ]
+    assert offenders == []
 
 
 def test_pyvirt_version_is_looked_up_on_demand() -> None:

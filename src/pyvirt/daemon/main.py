@@ -91,9 +91,9 @@ def acquire_pidfile(path: Path) -> int:
 
 
 class _QuietLibraries(logging.Filter):
-    """Drop libraries' chatter (every netlink message, every QMP frame) below WARNING."""
+    """Drop asyncio's debug chatter below WARNING (-v shows pyvirt's own DEBUG lines)."""
 
-    NOISY = ("qemu.qmp", "asyncio")
+    NOISY = ("asyncio",)
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno >= logging.WARNING or not record.name.startswith(self.NOISY)
