@@ -21,6 +21,7 @@ from pyvirt.daemon.dispatch import Dispatcher
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError, no_domain
 from pyvirt.rpc import remote
 from pyvirt.rpc.remote import Proc
+from pyvirt.uuids import format_uuid
 from tests.unit.xdr_strategies import sample_value
 
 IMPLEMENTED = sorted(p for p in dispatch._HANDLERS if p in remote.PROCEDURES)
@@ -165,12 +166,14 @@ def test_unknown_procedure() -> None:
 
 @dataclass
 class _Ref:
+    """A domain or network object as the listings see it: name, uuid text, id."""
+
     name: str
-    uuid: bytes
+    uuid: str
     id: int | None = None
 
     def ref(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "uuid": self.uuid}
+        out: dict[str, Any] = {"name": self.name, "uuid": bytes.fromhex(self.uuid.replace("-", ""))}
         if self.id is not None:
             out["id"] = self.id
         return out
@@ -180,8 +183,8 @@ class _Ref:
 def test_list_all_replies_packed_by_hand_match_the_codec(need_results: int) -> None:
     rng = random.Random(7)
     names = ["a", "ab", "abc", "abcd", "pc1", "dömäin-ü", "x" * 255]
-    doms = [_Ref(n, rng.randbytes(16), rng.choice([-1, 1, 2**31 - 1])) for n in names]
-    nets = [_Ref(n, rng.randbytes(16)) for n in names]
+    doms = [_Ref(n, format_uuid(rng.randbytes(16)), rng.choice([-1, 1, 2**31 - 1])) for n in names]
+    nets = [_Ref(n, format_uuid(rng.randbytes(16))) for n in names]
     for proc, objs, key, limit, with_id in (
         (Proc.CONNECT_LIST_ALL_DOMAINS, doms, "domains", remote.DOMAIN_LIST_MAX, True),
         (Proc.CONNECT_LIST_ALL_NETWORKS, nets, "nets", remote.NETWORK_LIST_MAX, False),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import functools
 import inspect
 import logging
 import socket
@@ -22,6 +23,7 @@ from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
 from pyvirt.rpc import remote
 from pyvirt.rpc.remote import Proc
 from pyvirt.rpc.xdr import Packer, Unpacker
+from pyvirt.uuids import parse_uuid_bytes
 
 if TYPE_CHECKING:
     from pyvirt.daemon.server import ClientConnection, Daemon
@@ -147,14 +149,21 @@ def _encoded_list(objs: list[Any], need_results: bool, limit: int, with_id: bool
         return None
     parts = [_U32.pack(len(objs) if need_results else 0)]
     if need_results:
+        append, pack_id = parts.append, _I32.pack
         for obj in objs:
-            ref = obj.ref()
-            name = ref["name"].encode()
-            parts += (_U32.pack(len(name)), name, _PAD[len(name) % 4], ref["uuid"])
+            append(_ref_prefix(obj.name, obj.uuid))
             if with_id:
-                parts.append(_I32.pack(ref["id"]))
+                append(pack_id(obj.id))
     parts.append(_U32.pack(len(objs)))
     return Encoded(b"".join(parts))
+
+
+@functools.lru_cache(maxsize=32768)  # ~150 bytes each
+def _ref_prefix(name: str, uuid: str) -> bytes:
+    """The name and uuid of a ``remote_nonnull_domain``/``network``, packed (memoised: a
+    listing packs the same ones again and again)."""
+    raw = name.encode()
+    return _U32.pack(len(raw)) + raw + _PAD[len(raw) % 4] + parse_uuid_bytes(uuid)
 
 
 async def _encode_later(codec: Any, result: Awaitable[Any]) -> bytes:
