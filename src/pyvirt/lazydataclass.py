@@ -31,6 +31,7 @@ checkers see the standard decorator.
 from __future__ import annotations
 
 import dataclasses
+import inspect  # loaded by asyncio anyway
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +56,16 @@ def build(cls: type) -> type:
             return cls
         for base in reversed(cls.__mro__[1:]):
             build(base)
+        documented = cls.__doc__ is not None
         dataclasses.dataclass(cls, **cls.__dict__[_OPTIONS])
+        init_fn = cls.__dict__.get("__init__")  # absent with init=False
+        if init_fn is not None:
+            # inspect.signature() would describe our __new__, not the generated __init__
+            init = inspect.signature(init_fn)
+            sig = init.replace(parameters=list(init.parameters.values())[1:])
+            cls.__signature__ = sig  # type: ignore[attr-defined]
+            if not documented:  # what the standard decorator writes, from the right signature
+                cls.__doc__ = cls.__name__ + str(sig).replace(" -> None", "")
         # last: a thread that met the placeholder waits on the lock above
         cls.__new__ = _PLAIN_NEW  # type: ignore[assignment]
         delattr(cls, _OPTIONS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import subprocess
 import sys
 import threading
@@ -52,6 +53,9 @@ def test_same_as_standard_decorator() -> None:
         lazy()  # type: ignore[call-arg]
     for name in ("__init__", "__repr__", "__eq__", "__lt__", "__hash__", "__setattr__", "__match_args__"):
         assert name in lazy.__dict__, name
+    # introspection describes the fields, not the placeholder
+    assert str(inspect.signature(lazy)) == str(inspect.signature(std)) == "(a: 'int', b: 'str' = 'x') -> None"
+    assert lazy.__doc__ == std.__doc__ == "Pair(a: 'int', b: 'str' = 'x')"
 
 
 def test_bases_built_first_and_plain_subclass() -> None:
