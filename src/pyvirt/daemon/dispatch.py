@@ -18,15 +18,19 @@ import struct
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from pyvirt.daemon.streams import ConsoleStream, open_pty
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
+from pyvirt.lazyimport import lazy_module
 from pyvirt.rpc import remote
 from pyvirt.rpc.remote import Proc
 from pyvirt.rpc.xdr import Packer, Unpacker
 from pyvirt.uuids import parse_uuid_bytes
 
 if TYPE_CHECKING:
+    from pyvirt.daemon import streams
     from pyvirt.daemon.server import ClientConnection, Daemon
+    from pyvirt.daemon.streams import ConsoleStream
+else:
+    streams = lazy_module("pyvirt.daemon.streams")  # for the first console only
 
 log = logging.getLogger(__name__)
 
@@ -566,7 +570,7 @@ def _dom_open_console(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
             )
         current.finish()
     try:
-        fd = open_pty(path)
+        fd = streams.open_pty(path)
     except OSError as err:
         raise VirtError(
             ErrorNumber.SYSTEM_ERROR, ErrorDomain.QEMU, f"Unable to open tty {path}: {err.strerror}"
@@ -577,7 +581,7 @@ def _dom_open_console(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
         if d.consoles.get(key) is stream:
             del d.consoles[key]
 
-    stream = ConsoleStream(c, call_serial.get(), Proc.DOMAIN_OPEN_CONSOLE, fd, released)
+    stream = streams.ConsoleStream(c, call_serial.get(), Proc.DOMAIN_OPEN_CONSOLE, fd, released)
     d.consoles[key] = stream
     c.pending_streams[call_serial.get()] = stream
     return None

@@ -27,11 +27,10 @@ import struct
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyvirt.daemon.dispatch import Dispatcher, call_serial
 from pyvirt.daemon.events import EventBus
-from pyvirt.daemon.streams import ConsoleStream
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
 from pyvirt.network.driver import NetworkDriver
 from pyvirt.qemu.driver import DomainDriver
@@ -39,6 +38,9 @@ from pyvirt.rpc import protocol, remote
 from pyvirt.rpc.protocol import Header, MessageStatus, MessageType
 from pyvirt.rpc.xdr import Packer, XdrError
 from pyvirt.store import Layout
+
+if TYPE_CHECKING:
+    from pyvirt.daemon.streams import ConsoleStream
 
 log = logging.getLogger(__name__)
 

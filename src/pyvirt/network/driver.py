@@ -23,17 +23,25 @@ import os
 import socket
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyvirt.conf.network import NetworkDef, parse_network
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError, internal_error, no_network, operation_invalid
 from pyvirt.jobs import job
 from pyvirt.lazydataclass import dataclass, field
-from pyvirt.network import firewall
-from pyvirt.network import runtime as netruntime
+from pyvirt.lazyimport import lazy_module
+from pyvirt.network.paths import NetworkPaths
 from pyvirt.objtable import ObjectTable, filter_pair
 from pyvirt.store import Layout, ObjectStore, uuid_bytes
 from pyvirt.uuids import format_uuid
+
+if TYPE_CHECKING:
+    from pyvirt.network import firewall
+    from pyvirt.network import runtime as netruntime
+else:
+    # what only running networks need: imported when the first one starts or is found running
+    firewall = lazy_module("pyvirt.network.firewall")
+    netruntime = lazy_module("pyvirt.network.runtime")
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +154,7 @@ class NetworkDriver:
     def __init__(self, layout: Layout, *, emit: Emit) -> None:
         self.layout = layout
         self.store: ObjectStore = layout.networks
-        self.paths = netruntime.NetworkPaths(layout.root)
+        self.paths = NetworkPaths(layout.root)
         self._emit = emit
         self._objs: ObjectTable[NetworkObject] = ObjectTable()  # by uuid, indexed by name
         self._bridge_lock = asyncio.Lock()  # bridge name generation is global

@@ -40,17 +40,27 @@ from pyvirt.errors import (
 )
 from pyvirt.jobs import job
 from pyvirt.lazydataclass import dataclass, field
-from pyvirt.network import bridge as netdev
+from pyvirt.lazyimport import lazy_module
 from pyvirt.objtable import ObjectTable, filter_pair
-from pyvirt.qemu import dac, process
-from pyvirt.qemu.command import nic_driver
-from pyvirt.qemu.monitor import QemuMonitor
-from pyvirt.qemu.runtime import DomainRuntime, Port, tap_mac
+from pyvirt.qemu import dac
 from pyvirt.store import Layout, ObjectStore, uuid_bytes, uuid_str
 from pyvirt.uuids import format_uuid
 
 if TYPE_CHECKING:
+    from pyvirt.network import bridge as netdev
     from pyvirt.network.driver import NetworkDriver
+    from pyvirt.qemu import command, process
+    from pyvirt.qemu import monitor as qmp
+    from pyvirt.qemu import runtime as qruntime
+    from pyvirt.qemu.monitor import QemuMonitor
+    from pyvirt.qemu.runtime import DomainRuntime, Port
+else:
+    # what only running guests need: imported when the first one starts or is found running
+    netdev = lazy_module("pyvirt.network.bridge")
+    command = lazy_module("pyvirt.qemu.command")
+    process = lazy_module("pyvirt.qemu.process")
+    qmp = lazy_module("pyvirt.qemu.monitor")
+    qruntime = lazy_module("pyvirt.qemu.runtime")
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +309,7 @@ class DomainDriver:
         try:
             def_xml, rt_data, attrs = self.store.load_live(path, "domain")
             live = parse_domain(def_xml, None, keep_aliases=True)
-            rt = DomainRuntime.from_dict(rt_data)
+            rt = qruntime.DomainRuntime.from_dict(rt_data)
             state = DomainState(int(attrs.get("state", "1")))
             reason = int(attrs.get("reason", "0"))
         except Exception as err:
@@ -322,7 +332,7 @@ class DomainDriver:
             if port.network:
                 self.networks.reclaim_port(port.network)
         try:
-            monitor = QemuMonitor(
+            monitor = qmp.QemuMonitor(
                 str(rt.record.monitor_path),
                 name=name,
                 on_event=self._event_handler(obj, rt),
@@ -602,7 +612,9 @@ class DomainDriver:
                 if iface.type == "network":
                     assert iface.source_network is not None
                     _net, bridge = self.networks.attach_port(iface.source_network)
-                    port = Port(alias=iface.alias, mac=iface.mac, network=iface.source_network, bridge=bridge)
+                    port = qruntime.Port(
+                        alias=iface.alias, mac=iface.mac, network=iface.source_network, bridge=bridge
+                    )
                     ports.append(port)
                 elif iface.type == "bridge":
                     if not iface.source_bridge or not await netdev.link_exists(iface.source_bridge):
@@ -611,11 +623,11 @@ class DomainDriver:
                             ErrorDomain.QEMU,
                             f"Unable to get index for interface {iface.source_bridge}: No such device",
                         )
-                    port = Port(alias=iface.alias, mac=iface.mac, bridge=iface.source_bridge)
+                    port = qruntime.Port(alias=iface.alias, mac=iface.mac, bridge=iface.source_bridge)
                     ports.append(port)
                 else:
                     continue
-                port.tap, fds[iface.alias] = await netdev.create_tap(tap_mac(iface.mac), port.bridge)
+                port.tap, fds[iface.alias] = await netdev.create_tap(qruntime.tap_mac(iface.mac), port.bridge)
                 await _set_noqueue(port.tap)
         except BaseException:
             await self._unplug_ports(ports, fds)
@@ -682,7 +694,7 @@ class DomainDriver:
                     os.close(fd)
                 except OSError:
                     pass
-        rt = DomainRuntime(record=record, ports=ports, monitor=monitor, labels=labels)
+        rt = qruntime.DomainRuntime(record=record, ports=ports, monitor=monitor, labels=labels)
         # Block node names as command.py gives them: the first disk gets the highest number.
         sourced = [d for d in live.disks if d.source]
         for n, disk in zip(range(len(sourced), 0, -1), sourced, strict=True):
@@ -1103,7 +1115,7 @@ class DomainDriver:
                 ErrorDomain.QEMU,
                 f"live attach of interface type '{iface.type}' is not supported",
             )
-        driver = nic_driver(iface.model)
+        driver = command.nic_driver(iface.model)
         if iface.address is None:
             raise internal_error("No more available PCI slots", ErrorDomain.QEMU)
         ports, fds = await self._plug_ports([iface])
