@@ -13,6 +13,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 SRC = Path(__file__).resolve().parents[2] / "src"
 LAZY = ("pyroute2", "qemu.qmp", "ssl", "importlib.metadata")
 # pyvirt's own modules that only running guests, networks and consoles need (pyvirt.lazyimport)
@@ -115,12 +117,14 @@ def test_pyroute2_is_never_imported() -> None:
     assert out == "[]"
 
 
-def test_no_source_module_imports_pyroute2() -> None:
+@pytest.mark.parametrize("library", ["pyroute2", "qemu"])
+def test_no_source_module_imports_replaced_library(library: str) -> None:
+    """pyroute2 and qemu.qmp were replaced by pyvirt.network.netlink and pyvirt.qemu.monitor."""
     offenders = [
         str(path.relative_to(SRC))
         for path in SRC.rglob("*.py")
         for line in path.read_text().splitlines()
-        if line.lstrip().startswith(("import pyroute2", "from pyroute2"))
+        if line.lstrip().startswith((f"import {library}", f"from {library}"))
     ]
     assert offenders == []
 
@@ -159,16 +163,6 @@ def test_monitor_loads_neither_qemu_qmp_nor_ssl(tmp_path: Path) -> None:
         print(",".join(m for m in ("qemu.qmp", "ssl") if m in sys.modules))
         """
     assert run_python(code.replace("SOCK_PATH", repr(str(tmp_path / "q.sock")))) == ""
-
-
-def test_no_source_module_imports_qemu_qmp() -> None:
-    offenders = [
-        str(path.relative_to(SRC))
-        for path in SRC.rglob("*.py")
-        for line in path.read_text().splitlines()
-        if line.lstrip().startswith(("import qemu", "from qemu"))
-    ]
-    assert offenders == []
 
 
 def test_pyvirt_version_is_looked_up_on_demand() -> None:
