@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lxml import etree
 
 from pyvirt.conf import xmlutil
 from pyvirt.conf.xmlutil import format_xml, parse_xml
@@ -162,6 +167,76 @@ def test_format_mixed_content_kept_verbatim() -> None:
 def test_open_close() -> None:
     root = parse_xml("<n><ip address='1'/><other/></n>", what="x")
     assert format_xml(root, open_close=("ip",)) == "<n>\n  <ip address='1'>\n  </ip>\n  <other/>\n</n>\n"
+
+
+def _plain_walk(text: str, open_close: tuple[str, ...] = ()) -> str:
+    out: list[str] = []
+    xmlutil._format_plain(parse_xml(text, what="x"), 0, out, ("metadata",), open_close)
+    return "".join(out)
+
+
+# Documents where libxml2's printer and the Python walk could part ways: each
+# must print the same either way (format_xml with namespaces=False picks one).
+_PLAIN_CASES = [
+    "<a x='1'><b/><c>text</c><d y='2'><e/></d></a>",
+    "<a>\n\t<b>\n    <c/>\n</b>   <d/>\n</a>",  # indentation of every kind
+    '<a v="it\'s"><b/></a>',  # ' in a value
+    "<a v='say &quot;hi&quot;'><b/></a>",  # " in a value
+    "<a><b>it's</b></a>",  # ' in text
+    '<a><b>say "hi"</b></a>',  # " in text
+    "<a><b>&lt;&amp;&gt;</b><c v='&lt;&amp;&gt;'/></a>",
+    "<a v='x&#10;y&#9;z'/>",  # newline and tab in a value
+    "<a><b>x&#13;y</b></a>",  # CR in text
+    "<a><b>two\nlines</b></a>",
+    "<a><b>  </b><c></c></a>",  # whitespace-only and empty leaves
+    "<a><p>one <b>two</b> three</p></a>",  # mixed content
+    "<a><p> <b/> x</p></a>",  # blank text, then mixed
+    "<a><metadata><x/></metadata></a>",
+    "<a><ip address='1'/><ip><dhcp/></ip></a>",
+    "<a n='\u00e9\u4e2d'><b>\u00e9</b></a>",
+]
+
+
+@pytest.mark.parametrize("text", _PLAIN_CASES)
+def test_format_plain_trees_libxml2_or_walk_same_text(text: str) -> None:
+    expected = _plain_walk(text, ("ip",))
+    root = parse_xml(text, what="x")
+    assert format_xml(root, namespaces=False, open_close=("ip",)) == expected
+    # the whitespace dropped on the way does not change a second printing
+    assert format_xml(root, namespaces=False, open_close=("ip",)) == expected
+
+
+def test_format_plain_uses_libxml2_for_a_simple_tree() -> None:
+    root = parse_xml("<a x='1'>\n  <b>t</b>\n</a>", what="x")
+    assert xmlutil._format_by_libxml2(root, ("metadata",), ()) == "<a x='1'>\n  <b>t</b>\n</a>\n"
+    for text in ('<a v="it\'s"/>', '<a><b>q"</b></a>', "<a><p>x<b/></p></a>", "<a v='&#10;'/>"):
+        assert xmlutil._format_by_libxml2(parse_xml(text, what="x"), ("metadata",), ()) is None
+
+
+_TAGS = st.sampled_from(["a", "b", "ip", "metadata", "x"])
+_VALUES = st.text(alphabet="ab '\"<&>\n\t\r\u00e9", max_size=6)
+_BLANKS = st.sampled_from([None, "", " ", "\n  ", "\t"])
+
+
+@st.composite
+def _plain_trees(draw: st.DrawFn, depth: int = 0) -> xmlutil.Element:
+    elem = etree.Element(draw(_TAGS))
+    for key in draw(st.lists(st.sampled_from(["k", "v", "w"]), max_size=2, unique=True)):
+        elem.set(key, draw(_VALUES))
+    kids = draw(st.lists(_plain_trees(depth + 1), max_size=3)) if depth < 3 else []
+    elem.extend(kids)
+    elem.text = draw(st.one_of(_BLANKS, _VALUES))
+    for kid in kids:
+        kid.tail = draw(st.one_of(_BLANKS, _BLANKS, _VALUES))
+    return elem
+
+
+@given(_plain_trees())
+@settings(max_examples=300, deadline=None)
+def test_format_plain_any_tree_libxml2_or_walk_same_text(root: xmlutil.Element) -> None:
+    out: list[str] = []
+    xmlutil._format_plain(copy.deepcopy(root), 0, out, ("metadata",), ("ip",))
+    assert format_xml(root, namespaces=False, open_close=("ip",)) == "".join(out)
 
 
 # ---------------------------------------------------------------- typed attribute readers

@@ -391,12 +391,66 @@ def format_xml(
 
     Raises nothing for a well-formed tree.
     """
+    if not namespaces:
+        text = _format_by_libxml2(elem, raw_parents, open_close)
+        if text is not None:
+            return text
     out: list[str] = []
     if namespaces:
         _format_libvirt(elem, 0, out, raw_parents, open_close)
     else:
         _format_plain(elem, 0, out, raw_parents, open_close)
     return "".join(out)
+
+
+def _format_by_libxml2(
+    elem: Element, raw_parents: Collection[str], open_close: Collection[str]
+) -> str | None:
+    """:func:`_format_plain`'s text from libxml2's own pretty-printer, or None where they would differ.
+
+    libxml2 indents by two spaces and prints ``<x/>`` and one-line text
+    elements as libvirt does; it differs in the quote character and in how
+    it escapes quotes, whitespace and ``\\r``.  So it is used only for a tree
+    where those cannot show: no quote in any text, no ``'`` in any attribute
+    value, nothing that libxml2 writes as a character reference.  Mixed
+    content, comments and the ``raw_parents`` / ``open_close`` special cases
+    are left to the Python walk.  The whitespace-only text between elements
+    (ignored by both printers, but it turns libxml2's indentation off) is
+    removed from the tree first.
+    """
+    blank_text: list[Element] = []  # elements whose text or tail is only whitespace
+    blank_tail: list[Element] = []
+    for e in elem.iter():
+        tag = e.tag
+        if not isinstance(tag, str) or tag in raw_parents:
+            return None
+        text = e.text
+        if len(e):
+            if text is not None:
+                if not _is_blank(text):
+                    return None  # mixed content
+                blank_text.append(e)
+        elif not text:
+            if tag in open_close:
+                return None
+            if text is not None:
+                blank_text.append(e)  # "": libxml2 would print <x></x>
+        elif '"' in text or "'" in text:
+            return None
+        if e is not elem:
+            tail = e.tail
+            if tail is not None:
+                if not _is_blank(tail):
+                    return None
+                blank_tail.append(e)
+    for e in blank_text:
+        e.text = None
+    for e in blank_tail:
+        e.tail = None
+    out = etree.tostring(elem, encoding=str, pretty_print=True, with_tail=False)
+    if "'" in out or "&#" in out:
+        return None
+    return out.replace('"', "'")
 
 
 # --------------------------------------------------------------------------
