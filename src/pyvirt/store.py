@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 TEMP_PREFIX = ".pyvirt-tmp-"
 
 
-def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
+def write_atomic(path: str | Path, text: str, mode: int = 0o600) -> None:
     """Replace ``path`` with ``text`` so readers see the old or the new file.
 
     The data is on disk before the rename (fsync of the temp file), as libvirt's
@@ -47,7 +47,7 @@ def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
     try:
         fd, tmp = _create_temp(path)
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = _create_temp(path)
     try:
         try:
@@ -71,7 +71,7 @@ def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
 _temp_serial = itertools.count()
 
 
-def _create_temp(path: Path) -> tuple[int, str]:
+def _create_temp(path: str | Path) -> tuple[int, str]:
     """A new 0600 temp file beside ``path``: ``(fd, its path)``.
 
     Named by pid and a counter rather than with tempfile's random names (the
@@ -79,8 +79,9 @@ def _create_temp(path: Path) -> tuple[int, str]:
     dead process with the same pid is skipped.  Raises OSError.
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    directory, base = os.path.split(path)
     while True:
-        tmp = os.path.join(path.parent, f"{TEMP_PREFIX}{path.name}.{os.getpid()}.{next(_temp_serial)}")
+        tmp = os.path.join(directory, f"{TEMP_PREFIX}{base}.{os.getpid()}.{next(_temp_serial)}")
         try:
             return os.open(tmp, flags, 0o600), tmp
         except FileExistsError:
@@ -99,7 +100,7 @@ def fsync_dir(path: Path) -> None:
         os.close(dfd)
 
 
-def remove(path: Path) -> None:
+def remove(path: str | Path) -> None:
     """Remove ``path`` if it exists (an unlink, as libvirt's; the directory is not fsynced)."""
     try:
         os.unlink(path)
@@ -172,6 +173,10 @@ class ObjectStore:
     def config_path(self, name: str) -> Path:
         return self.config_dir / f"{name}.xml"
 
+    def _file(self, directory: Path, name: str) -> str:
+        # A string: building a Path per define/undefine cost more than the rest of the store's work.
+        return f"{os.fspath(directory)}/{name}.xml"
+
     def autostart_path(self, name: str) -> Path:
         return self.autostart_dir / f"{name}.xml"
 
@@ -193,7 +198,7 @@ class ObjectStore:
             VirtError: VIR_ERR_SYSTEM_ERROR (libvirt's ``cannot write data to
                 file``) when it cannot be written; the old definition is intact.
         """
-        path = self.config_path(name)
+        path = self._file(self.config_dir, name)
         try:
             write_atomic(path, text)
         except OSError as err:
@@ -215,7 +220,7 @@ class ObjectStore:
         Raises:
             OSError: the files cannot be removed.
         """
-        remove(self.config_path(name))
+        remove(self._file(self.config_dir, name))
         self.set_autostart(name, False)
 
     def save_status(self, name: str, text: str) -> None:
@@ -265,7 +270,7 @@ class ObjectStore:
     def autostart(self, name: str) -> bool:
         cached = self._autostart.get(name)
         if cached is None:
-            cached = self._autostart[name] = os.path.lexists(self.autostart_path(name))
+            cached = self._autostart[name] = os.path.lexists(self._file(self.autostart_dir, name))
         return cached
 
     def set_autostart(self, name: str, enabled: bool, domain: int = ErrorDomain.NONE) -> None:
@@ -276,17 +281,17 @@ class ObjectStore:
                 symlink``) when the link cannot be changed; ``domain`` is the
                 error domain of the calling driver.
         """
-        link = self.autostart_path(name)
+        link = self._file(self.autostart_dir, name)
         known = self._autostart.pop(name, None)
         try:
             if enabled:
                 if os.path.lexists(link):
                     return
                 self.autostart_dir.mkdir(parents=True, exist_ok=True)
-                os.symlink(self.config_path(name), link)
+                os.symlink(self._file(self.config_dir, name), link)
                 fsync_dir(self.autostart_dir)
             elif known is not False and os.path.lexists(link):  # known: no lstat needed
-                link.unlink()
+                os.unlink(link)
                 fsync_dir(self.autostart_dir)
         except OSError as err:
             raise VirtError(
