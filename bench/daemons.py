@@ -25,6 +25,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -142,6 +143,57 @@ def _socket_accepts(path: Path) -> bool:
         s.close()
 
 
+# The remote protocol, spelled out here so that the harness does not time a
+# daemon through the code under test (libvirt's remote_protocol.x).
+_REMOTE_PROGRAM = 0x20008086
+_PROC_CONNECT_OPEN = 1
+_PROC_AUTH_LIST = 66
+_PROC_AUTH_POLKIT = 70
+_PROC_CONNECT_LIST_ALL_DOMAINS = 273
+_AUTH_POLKIT = 2
+
+
+def _rpc_call(sock: socket.socket, proc: int, serial: int, body: bytes) -> bytes:
+    """Send one call and read its reply; its body, or HarnessError unless it is a success."""
+    header = struct.pack(">IIIiII", _REMOTE_PROGRAM, 1, proc, 0, serial, 0)
+    sock.sendall(struct.pack(">I", 4 + len(header) + len(body)) + header + body)
+    reply = b""
+    need = 4
+    while len(reply) < need:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise HarnessError(f"the daemon closed the connection during call {proc}")
+        reply += chunk
+        if len(reply) >= 4:
+            need = struct.unpack(">I", reply[:4])[0]
+    _, _, rproc, rtype, rserial, status = struct.unpack(">IIIiII", reply[4:28])
+    if (rproc, rtype, rserial, status) != (proc, 1, serial, 0):
+        raise HarnessError(f"call {proc} failed: type {rtype}, serial {rserial}, status {status}")
+    return reply[28:need]
+
+
+def first_call_answered(path: Path, timeout: float) -> None:
+    """Connect to the daemon's socket, open ``qemu:///system`` and list all domains.
+
+    The calls libvirt-python makes for ``libvirt.open(uri).listAllDomains()``,
+    with polkit authentication when the daemon asks for it (libvirtd's default
+    on Debian; root is allowed).  This is the first thing any client does; it
+    waits for whatever the daemon does before it serves calls (a daemon may
+    listen before it is ready).
+    """
+    uri = b"qemu:///system"
+    open_args = struct.pack(">II", 1, len(uri)) + uri + b"\0" * (-len(uri) % 4) + struct.pack(">I", 0)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(str(path))
+        auth = _rpc_call(s, _PROC_AUTH_LIST, 1, b"")
+        count = struct.unpack(">I", auth[:4])[0]
+        if _AUTH_POLKIT in struct.unpack(f">{count}i", auth[4 : 4 + 4 * count]):
+            _rpc_call(s, _PROC_AUTH_POLKIT, 2, b"")
+        _rpc_call(s, _PROC_CONNECT_OPEN, 3, open_args)
+        _rpc_call(s, _PROC_CONNECT_LIST_ALL_DOMAINS, 4, struct.pack(">iI", 1, 0))
+
+
 class WorkerClient:
     """A running ``bench/worker.py`` process (one API connection) and its request channel."""
 
@@ -205,7 +257,8 @@ class Target:
         self.workdir = workdir
         self.ns: NetNS | None = None
         self.proc: subprocess.Popen[bytes] | None = None
-        self.ready_seconds: float | None = None
+        self.ready_seconds: float | None = None  # start → the socket accepts a connection
+        self.answered_seconds: float | None = None  # start → the first call is answered
         self.log = workdir / f"{self.key}.log"
 
     @property
@@ -258,6 +311,8 @@ class Target:
                 raise HarnessError(f"{self.label} did not start in {timeout:.0f} s")
             time.sleep(0.01)
         self.ready_seconds = time.perf_counter() - t0
+        first_call_answered(sock, max(deadline - time.monotonic(), 1.0))
+        self.answered_seconds = time.perf_counter() - t0
 
     def worker(self, python: str, api: str) -> WorkerClient:
         """A new API client process connected to this daemon."""

@@ -42,7 +42,9 @@ def test_quick_run_produces_rows_and_json(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     rows = data["rows"]
     assert rows
-    assert {"cli", "api", "network", "memory", "startup", "scale"} <= {r["group"] for r in rows}
+    assert {"cli", "api", "network", "memory", "startup", "daemon", "scale"} <= {r["group"] for r in rows}
+    starts = [r for r in rows if r["group"] == "daemon"]
+    assert len(starts) == 2 and all(r["pyvirt"]["n"] == 2 for r in starts)  # --quick: 2 starts each
     measured = [r for r in rows if r["pyvirt"]["status"] == "ok"]
     assert measured, "no row has a pyvirt measurement"
     for r in measured:
