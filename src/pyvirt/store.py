@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import logging
 import os
 from collections.abc import Iterator
@@ -235,6 +234,8 @@ class ObjectStore:
         Raises:
             VirtError: the file cannot be written (the old one is intact).
         """
+        import json  # only running domains have live files: not loaded at daemon start
+
         from lxml import etree
 
         root = etree.Element(tag, attrib=attrs)
@@ -254,6 +255,8 @@ class ObjectStore:
             ValueError: it is not well-formed XML (lxml's XMLSyntaxError), not
                 JSON, or lacks the definition or the runtime element.
         """
+        import json
+
         from lxml import etree
 
         root = etree.fromstring(path.read_bytes(), etree.XMLParser(resolve_entities=False, no_network=True))

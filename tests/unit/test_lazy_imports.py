@@ -55,6 +55,19 @@ def test_daemon_modules_do_not_import_heavy_libraries() -> None:
     assert out == ""
 
 
+def test_daemon_imports_leave_out_what_only_later_work_needs() -> None:
+    # json and shutil (with bz2 and lzma): the QEMU probe, which runs after the
+    # daemon listens, and the live files of running domains
+    out = run_python(
+        """
+        import sys
+        import pyvirt.daemon.main, pyvirt.daemon.server
+        print(",".join(m for m in ("json", "shutil", "bz2", "lzma") if m in sys.modules))
+        """
+    )
+    assert out == ""
+
+
 def test_idle_daemon_start_does_not_import_heavy_libraries(tmp_path: Path) -> None:
     # The real start-up path on an empty root: load state, listen, then look.
     out = run_python(

@@ -15,10 +15,8 @@ features in libvirt's enum order.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -601,6 +599,8 @@ def _kvm_usable() -> bool:
 
 def _probe_machines(path: str, runner: Runner) -> list[MachineType]:
     """Ask the emulator for its machines over QMP; fall back to ``-machine help``."""
+    import json  # the probe runs in a thread after the daemon listens: not loaded at start
+
     cmds = '{"execute":"qmp_capabilities"}\n{"execute":"query-machines"}\n{"execute":"quit"}\n'
     argv = [path, "-machine", "none", "-qmp", "stdio", "-nodefaults", "-display", "none"]
     argv += ["-no-user-config", "-S"]
@@ -885,4 +885,6 @@ def find_emulator(arch: str) -> str | None:
     suffix = ARCH_TO_EMULATOR_SUFFIX.get(arch)
     if not suffix:
         return None
+    import shutil  # with bz2 and lzma: not loaded at daemon start
+
     return shutil.which(f"qemu-system-{suffix}")
