@@ -133,8 +133,15 @@ def _unsupported(detail: str, domain: int = ErrorDomain.QEMU) -> VirtError:
 
 def _child(parent: Element, tag: str) -> Element | None:
     """``parent.find(tag)`` for a plain tag name, without ElementPath's overhead."""
-    for e in parent.iterchildren(tag):
-        return e
+    if len(parent) > 8:
+        for e in parent.iterchildren(tag):
+            return e
+        return None
+    # Most elements have a few children: comparing their tags is cheaper than
+    # setting up lxml's tag matcher (a lookup in the document's dictionary).
+    for e in parent:
+        if e.tag == tag:
+            return e
     return None
 
 
