@@ -36,6 +36,7 @@ from bench.daemons import (
     PyvirtTarget,
     Target,
     WorkerClient,
+    file_rewrite_seconds,
     make_workdir,
     process_env,
 )
@@ -417,6 +418,7 @@ class Bench:
         runs = [(key, target, SYSTEM_PYTHON, "libvirt") for key, target in self.targets.items()]
         if "pyvirt" in self.targets:
             runs.append(("pyvirt", self.targets["pyvirt"], sys.executable, "pyvirt"))
+        self.measure_file_rewrites()
         results = self._api_rounds(runs, n, [ph for ph, _ in phases])
         lvpy = {key: results[(key, "libvirt")] for key in self.targets}
         own = {"pyvirt": results[("pyvirt", "pyvirt")]} if "pyvirt" in self.targets else {}
@@ -433,6 +435,18 @@ class Bench:
             if "libvirt" in lvpy:
                 sides["libvirt"] = lvpy["libvirt"][i]  # the reference stays libvirt-python on libvirtd
             self.add("api", f"{pname} [pyvirt API]", "ms", sides, ("pyvirt API", "libvirt-python"))
+
+    def measure_file_rewrites(self) -> None:
+        """2b: the file system's share of a define, in each daemon's definitions directory."""
+        n = self.args.api_count // 10 or 1
+        self.add(
+            "api",
+            "file rewrite in the definitions directory (no daemon)",
+            "ms",
+            self.each(lambda k, t: Side([x * 1000 for x in file_rewrite_seconds(t.config_dir, n)])),
+            note="create .new, write 1.5 KiB, fsync, rename, as both daemons store a definition; "
+            "harness only",
+        )
 
     def _api_rounds(
         self, runs: list[tuple[str, Target, str, str]], n: int, keys: list[str]
