@@ -40,7 +40,7 @@ from bench.daemons import (
     make_workdir,
     process_env,
 )
-from bench.results import Row, Side, error, format_table, missing, skipped, write_json
+from bench.results import OK, Row, Side, error, format_table, missing, skipped, write_json
 
 VIRSH = shutil.which("virsh")
 GUEST_DIR = REPO / "build/guest"
@@ -282,36 +282,39 @@ class Bench:
     def measure_starts(self, candidates: list[Target]) -> None:
         """5c: start and stop each daemon a few times, keeping its state between starts.
 
-        The first start of each is a warm-up (pyvirtd writes its new root,
-        libvirtd may refresh its QEMU capabilities cache) and is not counted.
-        Two times per start: until the socket accepts a connection, and until
-        the first call (open, list all domains) is answered; a daemon may
-        listen before it serves.
+        The daemons take turns (pyvirtd, libvirtd, pyvirtd, ...), so a slow
+        spell of this machine falls on both.  The first start of each is a
+        warm-up (pyvirtd writes its new root, libvirtd may refresh its QEMU
+        capabilities cache) and is not counted.  Two times per start: until
+        the socket accepts a connection, and until the first call (open, list
+        all domains) is answered; a daemon may listen before it serves.
         """
         n = min(self.args.repeat, 3)
-        accepts: dict[str, Side] = {}
-        answered: dict[str, Side] = {}
-        for proto in candidates:
-            self.log(f"starting and stopping {proto.label} {n + 1} times")
-            where = self.workdir / f"starts-{proto.key}"
-            where.mkdir()
-            acc, ans = Side(), Side()
-            try:
-                for i in range(n + 1):
-                    t = type(proto)(where)
+        accepts = {t.key: Side() for t in candidates}
+        answered = {t.key: Side() for t in candidates}
+        where = {t.key: self.workdir / f"starts-{t.key}" for t in candidates}
+        for d in where.values():
+            d.mkdir()
+        self.log(f"starting and stopping {', '.join(t.label for t in candidates)} {n + 1} times in turn")
+        for i in range(n + 1):
+            for proto in candidates:
+                if accepts[proto.key].status != OK:
+                    continue
+                t = type(proto)(where[proto.key])
+                try:
                     try:
                         t.start()
                     finally:
                         if t.namespace:
                             self.namespaces.append(t.namespace)
                         t.stop()
-                    if i and t.ready_seconds is not None and t.answered_seconds is not None:
-                        acc.samples.append(t.ready_seconds * 1000)
-                        ans.samples.append(t.answered_seconds * 1000)
-            except HarnessError as err:
-                acc = ans = error(str(err))
-            accepts[proto.key], answered[proto.key] = acc, ans
-        note = "after a warm-up start; state kept between starts"
+                except HarnessError as err:
+                    accepts[proto.key] = answered[proto.key] = error(str(err))
+                    continue
+                if i and t.ready_seconds is not None and t.answered_seconds is not None:
+                    accepts[proto.key].samples.append(t.ready_seconds * 1000)
+                    answered[proto.key].samples.append(t.answered_seconds * 1000)
+        note = "after a warm-up start; state kept between starts; the daemons take turns"
         self.add("daemon", "daemon start → socket accepts", "ms", accepts, note=note)
         self.add("daemon", "daemon start → first call answered (open, list)", "ms", answered, note=note)
 
