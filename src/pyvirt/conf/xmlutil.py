@@ -647,6 +647,7 @@ def prop_on_off(elem: Element | None, name: str, *, required: bool = False) -> b
 # UUIDs
 
 _UUID_HEX = re.compile(r"[0-9a-fA-F]")
+_UUID_CANONICAL = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def parse_uuid(text: str) -> str:
@@ -659,6 +660,8 @@ def parse_uuid(text: str) -> str:
         ValueError: when ``text`` is not a UUID.
     """
     s = text.strip()
+    if _UUID_CANONICAL.fullmatch(s):
+        return s.lower()  # the usual form (every stored definition): no digit-by-digit walk
     digits: list[str] = []
     i = 0
     while i < len(s) and len(digits) < 32:
