@@ -56,8 +56,8 @@ def test_daemon_modules_do_not_import_heavy_libraries() -> None:
 
 
 def test_daemon_imports_leave_out_what_only_later_work_needs() -> None:
-    # json and shutil (with bz2 and lzma): the QEMU probe, which runs after the
-    # daemon listens, and the live files of running domains
+    # json: the QEMU probe, which runs after the daemon listens, and the live
+    # files of running domains; shutil (with bz2 and lzma): the network runtime
     out = run_python(
         """
         import sys

@@ -37,8 +37,6 @@ _EMULATOR_ARCHES: dict[str, str] = {
     "riscv64": "riscv64",
     "s390x": "s390x",
 }
-# libvirt arch name -> emulator suffix (the inverse, used for default emulators).
-ARCH_TO_EMULATOR_SUFFIX: dict[str, str] = {v: k for k, v in _EMULATOR_ARCHES.items()}
 ARCH_WORDSIZE: dict[str, int] = {
     "x86_64": 64,
     "i686": 32,
@@ -878,13 +876,3 @@ def _node_info(cpu: HostCPU, cells: list[NumaCell]) -> NodeInfo:
         cores=cores,
         threads=threads,
     )
-
-
-def find_emulator(arch: str) -> str | None:
-    """The default emulator path for ``arch`` on this host, like libvirt's lookup."""
-    suffix = ARCH_TO_EMULATOR_SUFFIX.get(arch)
-    if not suffix:
-        return None
-    import shutil  # with bz2 and lzma: not loaded at daemon start
-
-    return shutil.which(f"qemu-system-{suffix}")
