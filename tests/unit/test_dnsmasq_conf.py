@@ -237,3 +237,13 @@ def test_parsed_leases_hosts_and_units() -> None:
     assert "dhcp-range=10.1.0.10,10.1.0.20,255.255.255.0,60m\n" in text
     assert "dhcp-lease-max=11\n" in text
     assert dnsmasq.build_hostsfile(nd) == "52:54:00:00:00:07,10.1.0.7,h7,2h\n"
+
+
+def test_find_pids_lists_daemons_before_their_lease_script_helpers(monkeypatch: pytest.MonkeyPatch) -> None:
+    # dnsmasq's helper has the daemon's command line but ignores SIGTERM: it must come last,
+    # also when pid numbers wrapped around (helper 5 forked by daemon 300)
+    parents = {15: 1, 16: 15, 300: 1, 5: 300, 40: 1}
+    monkeypatch.setattr(dnsmasq, "_iter_pids", lambda: [16, 5, 40, 15, 300])
+    monkeypatch.setattr(dnsmasq, "is_running", lambda pid, conf: pid != 40)
+    monkeypatch.setattr(dnsmasq, "_ppid", parents.get)
+    assert dnsmasq.find_pids("/x.conf") == [15, 300, 5, 16]

@@ -582,6 +582,19 @@ def _iter_pids() -> Iterable[int]:
             yield int(entry)
 
 
+def _ppid(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def find_pids(conf_path: str | Path) -> list[int]:
-    """All running dnsmasq processes started with ``conf_path`` (for reattach/cleanup)."""
-    return [pid for pid in _iter_pids() if is_running(pid, conf_path)]
+    """All running dnsmasq processes started with ``conf_path`` (for reattach/cleanup).
+
+    Daemons come before their children: dnsmasq forks a helper for the lease
+    script with the same command line, which ignores SIGTERM and exits when
+    its daemon does.
+    """
+    found = [pid for pid in _iter_pids() if is_running(pid, conf_path)]
+    return sorted(found, key=lambda pid: (_ppid(pid) in found, pid))

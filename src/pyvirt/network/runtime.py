@@ -231,8 +231,10 @@ async def _remove_dnsmasq_files(name: str, paths: NetworkPaths) -> None:
 
 async def _stop_dnsmasq(rt: NetworkRuntime, paths: NetworkPaths) -> None:
     conf = paths.conf(rt.name)
-    pids = {p for p in (rt.dnsmasq_pid, dnsmasq.read_pidfile(paths.pidfile(rt.name))) if p}
-    pids.update(dnsmasq.find_pids(conf))
+    known = [rt.dnsmasq_pid, dnsmasq.read_pidfile(paths.pidfile(rt.name))]
+    # In this order, without repeats: the daemon before its lease-script helper,
+    # which ignores SIGTERM (stopping it first waited 5 s for the SIGKILL).
+    pids = dict.fromkeys(p for p in [*known, *dnsmasq.find_pids(conf)] if p)
     for pid in pids:
         await dnsmasq.stop(pid, conf)
     rt.dnsmasq_pid = None
