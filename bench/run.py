@@ -268,9 +268,6 @@ class Bench:
                 continue
             if t.namespace:
                 self.namespaces.append(t.namespace)
-            if t.key == "libvirt":
-                assert isinstance(t, LibvirtTarget)
-                t.cleanup_objects()  # leftovers of an interrupted earlier run
             self.lvpy[t.key] = t.worker(SYSTEM_PYTHON, "libvirt")
             # the bench network, defined and inactive; every domain's NIC is on it
             self.lvpy[t.key].call("net_ensure", xml=NETWORK_XML, name=NET_NAME)
