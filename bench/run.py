@@ -51,7 +51,7 @@ API_PREFIX = f"{PREFIX}-api"
 
 #: Imported once before measuring, to fill the bytecode cache (see ``Bench.check_clients``).
 WARM_MODULES = [
-    "pyvirt.daemon.main",
+    "pyvirt.pyvirtd",
     "pyvirt.daemon.server",
     "pyvirt.cli.main",
     "pyvirt.client",

@@ -13,12 +13,15 @@ The limit is process-wide (``pyvirtd --job-timeout``); tests lower it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
+
+TYPE_CHECKING = False  # not typing's: pyvirtd imports this module before typing
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["DEFAULT_JOB_TIMEOUT", "get_job_timeout", "job", "set_job_timeout"]
 
@@ -73,6 +76,8 @@ async def job(
             acquired in time; whatever ``check`` raises.  Nothing of the body
             ran then, and the lock is released.
     """
+    import asyncio  # here: pyvirtd reads DEFAULT_JOB_TIMEOUT before it loads asyncio
+
     limit = _timeout if timeout is None else timeout
     if lock.locked():
         log.debug("waiting for the state change lock of %s", what)

@@ -16,11 +16,15 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from pyvirt.errors import VirtError
+from pyvirt.rpc.client import RpcClient
+from pyvirt.rpc.remote import Proc
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -101,6 +105,21 @@ class Result:
     err: str
 
 
+def answers(sock: Path, timeout: float) -> bool:
+    """Whether the daemon on ``sock`` answers AUTH_LIST within ``timeout`` seconds."""
+    try:
+        client = RpcClient(str(sock), timeout=timeout)
+    except VirtError:
+        return False
+    try:
+        client.call(Proc.AUTH_LIST)
+        return True
+    except VirtError:
+        return False
+    finally:
+        client.close()
+
+
 class Daemon:
     """A pyvirtd running in ``ns`` with a private root."""
 
@@ -127,22 +146,27 @@ class Daemon:
     def uri_ro(self) -> str:
         return f"qemu+unix:///system?socket={self.sock_ro}"
 
-    def start(self, timeout: float = 30) -> None:
+    def launch(self, wrapper: Sequence[str] = ()) -> None:
+        """Start pyvirtd (under ``wrapper``, a command that ends with ``exec "$@"``), not waiting."""
         self.sock.unlink(missing_ok=True)
-        logf = open(self.log, "ab")
-        self.proc = subprocess.Popen(
-            self.ns.cmd(str(PYVIRTD), "--root", str(self.root), "-v", *self.extra_args),
-            stdout=logf,
-            stderr=subprocess.STDOUT,
-        )
-        logf.close()
+        argv = [*wrapper, str(PYVIRTD), "--root", str(self.root), "-v", *self.extra_args]
+        with open(self.log, "ab") as logf:
+            self.proc = subprocess.Popen(self.ns.cmd(*argv), stdout=logf, stderr=subprocess.STDOUT)
+
+    def wait_serving(self, timeout: float = 30) -> None:
+        """Wait until pyvirtd answers a call: it listens before it has loaded its state."""
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
-        while not self.sock.exists():
+        while not (self.sock.exists() and answers(self.sock, max(deadline - time.monotonic(), 1))):
             if self.proc.poll() is not None:
                 raise RuntimeError(f"pyvirtd exited early:\n{self.log.read_text()}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"pyvirtd did not start:\n{self.log.read_text()}")
-            time.sleep(0.05)
+            time.sleep(0.02)
+
+    def start(self, timeout: float = 30) -> None:
+        self.launch()
+        self.wait_serving(timeout)
 
     def stop(self, sig: int = signal.SIGTERM) -> int | None:
         if self.proc is None or self.proc.poll() is not None:

@@ -36,7 +36,7 @@ import pytest
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
 from pyvirt.rpc.remote import Proc
 
-from .conftest import PYVIRTD, Daemon, NetNS
+from .conftest import Daemon, NetNS
 from .resilience_util import (
     disk_state,
     dom_ref,
@@ -188,20 +188,9 @@ class TmpfsDaemon(Daemon):
         qemu_dir = self.root / "etc/pyvirt/qemu"
         qemu_dir.mkdir(parents=True, exist_ok=True)
         script = f'mount -t tmpfs -o size=64k,mode=0755 pyvirt-test "{qemu_dir}" && exec "$@"'
-        logf = open(self.log, "ab")
-        unshare = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
-        pyvirtd = [str(PYVIRTD), "--root", str(self.root), "-v", "--no-default-network"]
-        self.proc = subprocess.Popen(
-            self.ns.cmd(*unshare, *pyvirtd),
-            stdout=logf,
-            stderr=subprocess.STDOUT,
-        )
-        logf.close()
-        deadline = time.monotonic() + timeout
-        while not self.sock.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"pyvirtd did not start:\n{self.log.read_text()}")
-            time.sleep(0.05)
+        self.extra_args = ("--no-default-network",)
+        self.launch(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"])
+        self.wait_serving(timeout)
 
     def read_in_ns(self, path: Path) -> str:
         assert self.proc is not None

@@ -47,7 +47,7 @@ def test_daemon_modules_do_not_import_heavy_libraries() -> None:
     out = run_python(
         f"""
         import sys
-        import pyvirt.daemon.main, pyvirt.daemon.server, pyvirt.daemon.dispatch
+        import pyvirt.pyvirtd, pyvirt.daemon.server, pyvirt.daemon.dispatch
         import pyvirt.network.bridge, pyvirt.qemu.driver, pyvirt.qemu.monitor, pyvirt.qemu.process
         print(",".join(m for m in {LAZY!r} if m in sys.modules))
         """
@@ -61,11 +61,36 @@ def test_daemon_imports_leave_out_what_only_later_work_needs() -> None:
     out = run_python(
         """
         import sys
-        import pyvirt.daemon.main, pyvirt.daemon.server
+        import pyvirt.pyvirtd, pyvirt.daemon.server
         print(",".join(m for m in ("json", "shutil", "bz2", "lzma") if m in sys.modules))
         """
     )
     assert out == ""
+
+
+def test_pyvirtd_listens_before_it_loads_the_daemon(tmp_path: Path) -> None:
+    # libvirtd's order: the sockets first, so that clients started with the daemon
+    # wait in the queue; asyncio, lxml and the drivers load afterwards.
+    out = run_python(
+        f"""
+        import sys
+        import pyvirt.pyvirtd as pyvirtd
+
+        real = pyvirtd.open_listeners
+
+        def spy(rw, ro):
+            listeners = real(rw, ro)
+            loaded = ("asyncio", "lxml", "pyvirt.daemon", "pyvirt.conf", "shutil", "json")
+            print(",".join(m for m in loaded if m in sys.modules) or "none")
+            pyvirtd.close_listeners(listeners)
+            raise SystemExit(0)
+
+        pyvirtd.open_listeners = spy
+        pyvirtd.main(["--root", {str(tmp_path)!r}, "--no-default-network"])
+        """
+    )
+    assert out == "none"
+    assert sorted(p.name for p in (tmp_path / "run/pyvirt").iterdir()) == []
 
 
 def test_idle_daemon_start_does_not_import_heavy_libraries(tmp_path: Path) -> None:
@@ -146,7 +171,7 @@ def test_monitor_loads_neither_qemu_qmp_nor_ssl(tmp_path: Path) -> None:
     # What starting a guest does with the monitor (connect, commands, an event, getfd,
     # close), against a fake QMP server, in a process that imported the daemon first.
     code = """
-        import pyvirt.daemon.main, pyvirt.qemu.driver
+        import pyvirt.pyvirtd, pyvirt.daemon, pyvirt.qemu.driver
         import asyncio, json, os, sys
         from pyvirt.qemu.monitor import QemuMonitor
 

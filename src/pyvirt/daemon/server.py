@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import os
+import signal
 import socket
 import struct
 import time
@@ -37,6 +37,7 @@ from pyvirt.qemu.driver import DomainDriver
 from pyvirt.rpc import protocol, remote
 from pyvirt.rpc.protocol import Header, MessageStatus, MessageType
 from pyvirt.rpc.xdr import Packer, XdrError
+from pyvirt.sockets import BACKLOG, Listener, close_listeners, open_listeners
 from pyvirt.store import Layout
 
 if TYPE_CHECKING:
@@ -71,8 +72,11 @@ class Daemon:
         define_default_network: bool = True,
         autostart: bool = True,
         qemu_user: str | None = None,
+        listeners: list[Listener] | None = None,
     ) -> None:
         self.layout = layout
+        # made by pyvirtd before it loaded the drivers, or made by run()
+        self._listeners = listeners or []
         self.events = EventBus()
         self.networks = NetworkDriver(layout, emit=self.events.network_lifecycle)
         self.domains = DomainDriver(
@@ -95,12 +99,16 @@ class Daemon:
         self._stop.set()
 
     async def run(self) -> None:
-        """Load state, listen, serve until asked to stop, then close cleanly."""
+        """Load state, serve until asked to stop, then close cleanly.
+
+        Clients that connected to sockets pyvirtd made before it loaded the
+        drivers are served from here on.
+        """
         self.layout.run.mkdir(parents=True, exist_ok=True)
         await self.networks.initialize(define_default=self._define_default_network)
         await self.domains.initialize()
         await self._listen()
-        log.info("pyvirtd listening on %s", self.layout.socket_rw)
+        log.info("pyvirtd serving on %s", self.layout.socket_rw)
         self.domains.probe_caps_in_background()
         if self._autostart:
             await self.networks.autostart_all()
@@ -109,22 +117,13 @@ class Daemon:
         await self.shutdown()
 
     async def _listen(self) -> None:
-        for path, readonly, mode in (
-            (self.layout.socket_rw, False, 0o600),
-            (self.layout.socket_ro, True, 0o666),
-        ):
-            if path.exists() or path.is_symlink():
-                path.unlink()
-            # Create the socket with the final mode already in place: no window
-            # in which the read-write socket is reachable by others.
-            old = os.umask(0o777 & ~mode)
-            try:
-                server = await asyncio.get_running_loop().create_unix_server(
-                    self._client_factory(readonly), path=str(path)
-                )
-            finally:
-                os.umask(old)
-            os.chmod(path, mode)
+        if not self._listeners:
+            self._listeners = open_listeners(self.layout.socket_rw, self.layout.socket_ro)
+        loop = asyncio.get_running_loop()
+        for listener in self._listeners:
+            server = await loop.create_unix_server(
+                self._client_factory(listener.readonly), sock=listener.sock, backlog=BACKLOG
+            )
             self._servers.append(server)
 
     def _client_factory(self, readonly: bool) -> Callable[[], ClientConnection]:
@@ -140,10 +139,24 @@ class Daemon:
                 await asyncio.wait_for(server.wait_closed(), 2)
             except TimeoutError:
                 pass
-        for path in (self.layout.socket_rw, self.layout.socket_ro):
-            path.unlink(missing_ok=True)
+        close_listeners(self._listeners)
         await self.domains.close()
         await self.networks.close()
+
+
+def run_until_stopped(daemon: Daemon) -> None:
+    """Run ``daemon`` on a new event loop until SIGTERM or SIGINT asks it to stop.
+
+    Raises what :meth:`Daemon.run` raises.
+    """
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, daemon.request_stop)
+        await daemon.run()
+
+    asyncio.run(run())
 
 
 class FrameSlots:

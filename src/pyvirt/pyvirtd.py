@@ -1,25 +1,49 @@
-"""``pyvirtd``: command line, pid-file lock, logging and signal handling."""
+"""``pyvirtd``: command line, pid-file lock, logging, the sockets, then the daemon.
+
+The order is libvirtd's: the sockets listen before the drivers (and asyncio,
+lxml, the XML and driver modules) load, so a client started together with the
+daemon waits in the socket's queue rather than failing.  Everything imported
+at the top of this module is light; ``pyvirt.daemon`` loads after the sockets
+exist.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import fcntl
 import logging
 import os
 import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 from pyvirt.jobs import DEFAULT_JOB_TIMEOUT, set_job_timeout
+from pyvirt.sockets import Listener, close_listeners, open_listeners
 from pyvirt.store import Layout
+
+__all__ = ["PidFileLocked", "acquire_pidfile", "main", "parse_args", "setup_logging"]
 
 log = logging.getLogger(__name__)
 
 
+def _help_formatter(*, prog: str) -> argparse.HelpFormatter:
+    # argparse would import shutil (and with it bz2 and lzma) for the width alone
+    try:
+        width = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        try:
+            width = os.get_terminal_size(sys.__stdout__.fileno()).columns if sys.__stdout__ else 80
+        except (OSError, ValueError):
+            width = 80
+    return argparse.HelpFormatter(prog, width=max(width - 2, 20))
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """pyvirtd's options; exits with argparse's usage error (status 2) on bad ones."""
     parser = argparse.ArgumentParser(
         prog="pyvirtd",
+        formatter_class=_help_formatter,
         description=(
             "The pyvirt daemon: keeps QEMU virtual machines and virtual networks "
             "(bridge + dnsmasq + nftables) and serves libvirt's remote protocol on "
@@ -100,6 +124,7 @@ class _QuietLibraries(logging.Filter):
 
 
 def setup_logging(verbose: bool) -> None:
+    """Log to stderr, at DEBUG with ``verbose`` and at INFO otherwise."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -110,12 +135,11 @@ def setup_logging(verbose: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run pyvirtd in the foreground until SIGTERM or SIGINT."""
+    """Run pyvirtd in the foreground until SIGTERM or SIGINT; the exit status."""
     args = parse_args(argv)
     setup_logging(args.verbose)
     set_job_timeout(args.job_timeout)
-    root = Path(args.root).resolve()
-    layout = Layout(root)
+    layout = Layout(Path(args.root).resolve())
     os.umask(0o022)
     layout.run.mkdir(parents=True, exist_ok=True, mode=0o755)
     try:
@@ -124,32 +148,45 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", err)
         print(f"pyvirtd: {err}", file=sys.stderr)
         return 1
+    listeners: list[Listener] = []
+    # Until the event loop takes SIGTERM over: stop, and remove the sockets and the pid file.
+    signal.signal(signal.SIGTERM, _stop_during_start_up)
+    try:
+        try:
+            listeners = open_listeners(layout.socket_rw, layout.socket_ro)
+        except OSError as err:
+            log.error("cannot listen on %s: %s", layout.socket_rw, err)
+            print(f"pyvirtd: cannot listen on {layout.socket_rw}: {err}", file=sys.stderr)
+            return 1
+        return _serve(args, layout, listeners)
+    finally:
+        try:
+            close_listeners(listeners)
+            layout.pidfile.unlink(missing_ok=True)
+        finally:
+            os.close(pid_fd)
 
-    from pyvirt.daemon.server import Daemon
+
+def _stop_during_start_up(signum: int, _frame: FrameType | None) -> None:
+    log.info("stop requested during start-up (signal %d)", signum)
+    raise SystemExit(0)
+
+
+def _serve(args: argparse.Namespace, layout: Layout, listeners: list[Listener]) -> int:
+    from pyvirt.daemon.server import Daemon, run_until_stopped  # the heavy part of start-up
 
     daemon = Daemon(
         layout,
         define_default_network=not args.no_default_network,
         autostart=not args.no_autostart,
         qemu_user=args.qemu_user,
+        listeners=listeners,
     )
-
-    async def run() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, daemon.request_stop)
-        await daemon.run()
-
     try:
-        asyncio.run(run())
+        run_until_stopped(daemon)
     except Exception:
         log.exception("pyvirtd failed")
         return 1
-    finally:
-        try:
-            layout.pidfile.unlink(missing_ok=True)
-        finally:
-            os.close(pid_fd)
     log.info("pyvirtd stopped")
     return 0
 
