@@ -19,8 +19,8 @@ from pathlib import Path
 from types import FrameType
 
 from pyvirt.jobs import DEFAULT_JOB_TIMEOUT, set_job_timeout
+from pyvirt.layout import Layout
 from pyvirt.sockets import Listener, close_listeners, open_listeners
-from pyvirt.store import Layout
 
 __all__ = ["PidFileLocked", "acquire_pidfile", "main", "parse_args", "setup_logging"]
 

@@ -80,7 +80,7 @@ def test_pyvirtd_listens_before_it_loads_the_daemon(tmp_path: Path) -> None:
 
         def spy(rw, ro):
             listeners = real(rw, ro)
-            loaded = ("asyncio", "lxml", "pyvirt.daemon", "pyvirt.conf", "shutil", "json")
+            loaded = ("asyncio", "lxml", "pyvirt.daemon", "pyvirt.conf", "pyvirt.store", "dataclasses", "shutil", "json")
             print(",".join(m for m in loaded if m in sys.modules) or "none")
             pyvirtd.close_listeners(listeners)
             raise SystemExit(0)
@@ -100,7 +100,7 @@ def test_idle_daemon_start_does_not_import_heavy_libraries(tmp_path: Path) -> No
         from pyvirt.daemon.server import Daemon  # first, as pyvirtd does: asyncio loads without ssl
         import asyncio, sys
         from pathlib import Path
-        from pyvirt.store import Layout
+        from pyvirt.layout import Layout
 
         async def main():
             layout = Layout(Path({str(tmp_path)!r}))

@@ -11,7 +11,8 @@ import pytest
 
 from pyvirt import store
 from pyvirt.errors import ErrorNumber, VirtError
-from pyvirt.store import TEMP_PREFIX, Layout, ObjectStore, write_atomic
+from pyvirt.layout import Layout
+from pyvirt.store import TEMP_PREFIX, ObjectStore, write_atomic
 
 
 def _mode(path: Path) -> int:

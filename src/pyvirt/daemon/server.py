@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING, Any
 from pyvirt.daemon.dispatch import Dispatcher, call_serial
 from pyvirt.daemon.events import EventBus
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
+from pyvirt.layout import Layout
 from pyvirt.network.driver import NetworkDriver
 from pyvirt.qemu.driver import DomainDriver
 from pyvirt.rpc import protocol, remote
 from pyvirt.rpc.protocol import Header, MessageStatus, MessageType
 from pyvirt.rpc.xdr import Packer, XdrError
 from pyvirt.sockets import BACKLOG, Listener, close_listeners, open_listeners
-from pyvirt.store import Layout
 
 if TYPE_CHECKING:
     from pyvirt.daemon.streams import ConsoleStream

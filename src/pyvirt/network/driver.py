@@ -28,11 +28,12 @@ from typing import TYPE_CHECKING, Any
 from pyvirt.conf.network import NetworkDef, parse_network
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError, internal_error, no_network, operation_invalid
 from pyvirt.jobs import job
+from pyvirt.layout import Layout
 from pyvirt.lazydataclass import dataclass, field
 from pyvirt.lazyimport import lazy_module
 from pyvirt.network.paths import NetworkPaths
 from pyvirt.objtable import ObjectTable, filter_pair
-from pyvirt.store import Layout, ObjectStore, uuid_bytes
+from pyvirt.store import ObjectStore, uuid_bytes
 from pyvirt.uuids import format_uuid
 
 if TYPE_CHECKING:

@@ -39,11 +39,12 @@ from pyvirt.errors import (
     operation_invalid,
 )
 from pyvirt.jobs import job
+from pyvirt.layout import Layout
 from pyvirt.lazydataclass import dataclass, field
 from pyvirt.lazyimport import lazy_module
 from pyvirt.objtable import ObjectTable, filter_pair
 from pyvirt.qemu import dac
-from pyvirt.store import Layout, ObjectStore, uuid_bytes, uuid_str
+from pyvirt.store import ObjectStore, uuid_bytes, uuid_str
 from pyvirt.uuids import format_uuid
 
 if TYPE_CHECKING:
