@@ -277,7 +277,7 @@ class Bench:
         self.add("memory", "RSS idle", "MiB", self.each(lambda k, t: Side([t.rss()])))
 
     def measure_starts(self, candidates: list[Target]) -> None:
-        """5c: start and stop each daemon a few times, keeping its state between starts.
+        """5c: start and stop each daemon ``--repeat`` times, keeping its state between starts.
 
         The daemons take turns (pyvirtd, libvirtd, pyvirtd, ...), so a slow
         spell of this machine falls on both.  The first start of each is a
@@ -288,7 +288,7 @@ class Bench:
         the same with ``min(--max-domains, 1000)`` stored definitions, which
         each daemon reads and checks before it serves.
         """
-        n = min(self.args.repeat, 3)
+        n = self.args.repeat
         where = {t.key: self.workdir / f"starts-{t.key}" for t in candidates}
         for d in where.values():
             d.mkdir()

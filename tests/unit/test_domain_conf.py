@@ -449,3 +449,16 @@ def test_edit_after_compact() -> None:
     assert "<title>new title</title>" in d.format()
     d.compact()
     assert d.compacted and "<title>new title</title>" in d.format()
+
+
+def test_pci_address_written_loosely_is_rewritten_as_libvirt_writes_it() -> None:
+    # Decimal numbers, another attribute order, not the device's last element: libvirt
+    # prints the address canonically; a canonical one (a stored definition) reads back the same.
+    dev = (
+        "<interface type='user'><address bus='0' type='pci' slot='5' domain='0' function='0'/>"
+        "<model type='virtio'/></interface>"
+    )
+    text = parse_domain(_xml(devs=dev), CAPS).format(inactive=True)
+    want = "<address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/>\n    </interface>"
+    assert want in text
+    assert parse_domain(text, None).format(inactive=True) == text

@@ -431,20 +431,21 @@ class PciAddress:
             return f"0x{self.slot:x}.0x{self.function:x}"
         return f"0x{self.slot:x}"
 
-    def to_element(self) -> Element:
-        e = _new(
-            "address",
-            {
-                "type": "pci",
-                "domain": f"0x{self.domain:04x}",
-                "bus": f"0x{self.bus:02x}",
-                "slot": f"0x{self.slot:02x}",
-                "function": f"0x{self.function:x}",
-            },
-        )
+    def attributes(self) -> list[tuple[str, str]]:
+        """The ``<address>`` attributes in libvirt's order and spelling."""
+        attrs = [
+            ("type", "pci"),
+            ("domain", f"0x{self.domain:04x}"),
+            ("bus", f"0x{self.bus:02x}"),
+            ("slot", f"0x{self.slot:02x}"),
+            ("function", f"0x{self.function:x}"),
+        ]
         if self.multifunction:
-            e.set("multifunction", "on")
-        return e
+            attrs.append(("multifunction", "on"))
+        return attrs
+
+    def to_element(self) -> Element:
+        return _new("address", dict(self.attributes()))
 
 
 def _pci_from_elem(addr: Element | None) -> PciAddress | None:
@@ -2042,10 +2043,15 @@ def _assign_pci_i440fx(fams: dict[str, list[Element]]) -> None:
     # collect existing PCI addresses
     for fam in _DEVICE_ORDER:
         for d in fams[fam]:
-            a = _pci_from_elem(_child(d, "address"))
-            if a is not None and _child(d, "address").get("slot") is not None:  # type: ignore[union-attr]
-                slots.reserve(a, fam)
-                _set_address(d, a.to_element())
+            elem = _child(d, "address")
+            a = _pci_from_elem(elem)
+            if a is None or elem is None or elem.get("slot") is None:
+                continue
+            slots.reserve(a, fam)
+            attrs = a.attributes()
+            # a stored definition has it written so already: nothing to rewrite
+            if elem is not d[-1] or elem.items() != attrs or len(elem) or elem.text:
+                _set_address(d, _new("address", dict(attrs)))
     # slot 1: PIIX3 (ISA bridge 1.0, IDE 1.1, USB 1.2, ACPI/PM 1.3)
     for c in fams["controller"]:
         if (
