@@ -62,22 +62,18 @@ class Layout:
 
     @property
     def domains(self) -> ObjectStore:
-        from pyvirt.store import ObjectStore  # loaded with the drivers, after the sockets
-
-        return ObjectStore(
-            config_dir=self.etc / "qemu",
-            autostart_dir=self.etc / "qemu/autostart",
-            state_dir=self.run / "qemu",
-        )
+        return self._objects("qemu", "qemu")
 
     @property
     def networks(self) -> ObjectStore:
-        from pyvirt.store import ObjectStore
+        return self._objects("qemu/networks", "network")
 
+    def _objects(self, config: str, state: str) -> ObjectStore:
+        from pyvirt.store import ObjectStore  # loaded with the drivers, after the sockets
+
+        config_dir = self.etc / config
         return ObjectStore(
-            config_dir=self.etc / "qemu/networks",
-            autostart_dir=self.etc / "qemu/networks/autostart",
-            state_dir=self.run / "network",
+            config_dir=config_dir, autostart_dir=config_dir / "autostart", state_dir=self.run / state
         )
 
     @property

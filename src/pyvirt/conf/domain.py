@@ -2048,10 +2048,9 @@ def _assign_pci_i440fx(fams: dict[str, list[Element]]) -> None:
             if a is None or elem is None or elem.get("slot") is None:
                 continue
             slots.reserve(a, fam)
-            attrs = a.attributes()
             # a stored definition has it written so already: nothing to rewrite
-            if elem is not d[-1] or elem.items() != attrs or len(elem) or elem.text:
-                _set_address(d, _new("address", dict(attrs)))
+            if elem is not d[-1] or elem.items() != a.attributes() or len(elem) or elem.text:
+                _set_address(d, a.to_element())
     # slot 1: PIIX3 (ISA bridge 1.0, IDE 1.1, USB 1.2, ACPI/PM 1.3)
     for c in fams["controller"]:
         if (
