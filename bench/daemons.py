@@ -371,6 +371,11 @@ class PyvirtTarget(Target):
         return self.root / "etc/pyvirt/qemu"
 
     @property
+    def definition_cache(self) -> Path:
+        """The stored definitions as pyvirtd last parsed them (see ``pyvirt.qemu.defcache``)."""
+        return self.root / "var/cache/pyvirt/qemu/definitions"
+
+    @property
     def uri(self) -> str:
         return f"qemu+unix:///system?socket={self.sock}"
 

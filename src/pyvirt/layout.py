@@ -45,6 +45,10 @@ class Layout:
         return self.root / "var/lib/pyvirt"
 
     @property
+    def cache(self) -> Path:
+        return self.root / "var/cache/pyvirt"
+
+    @property
     def log(self) -> Path:
         return self.root / "var/log/pyvirt"
 
@@ -83,6 +87,10 @@ class Layout:
     @property
     def qemu_log_dir(self) -> Path:
         return self.log / "qemu"
+
+    @property
+    def qemu_cache_dir(self) -> Path:
+        return self.cache / "qemu"
 
     @property
     def qemu_lib_dir(self) -> Path:

@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 TEMP_PREFIX = ".pyvirt-tmp-"
 
 
-def write_atomic(path: str | Path, text: str, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``text`` so readers see the old or the new file.
+def write_atomic(path: str | Path, text: str | bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``text`` (str: written as UTF-8) so readers see the old or the new file.
 
     The data is on disk before the rename (fsync of the temp file), as libvirt's
     virFileRewrite; the directory is not fsynced (see the module docstring).
@@ -42,7 +42,7 @@ def write_atomic(path: str | Path, text: str, mode: int = 0o600) -> None:
         OSError: when the file cannot be written (disk full, permissions); the
             old file, if any, is left untouched and no temp file remains.
     """
-    data = text.encode("utf-8")
+    data = text.encode("utf-8") if isinstance(text, str) else text
     try:
         fd, tmp = _create_temp(path)
     except FileNotFoundError:

@@ -44,7 +44,7 @@ def test_quick_run_produces_rows_and_json(tmp_path: Path) -> None:
     assert rows
     assert {"cli", "api", "network", "memory", "startup", "daemon", "scale"} <= {r["group"] for r in rows}
     starts = [r for r in rows if r["group"] == "daemon"]
-    assert len(starts) == 3 and all(r["pyvirt"]["n"] == 2 for r in starts)  # --quick: 2 starts each
+    assert len(starts) == 4 and all(r["pyvirt"]["n"] == 2 for r in starts)  # --quick: 2 starts each
     measured = [r for r in rows if r["pyvirt"]["status"] == "ok"]
     assert measured, "no row has a pyvirt measurement"
     for r in measured:

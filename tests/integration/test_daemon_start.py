@@ -81,3 +81,50 @@ def test_stop_during_start_up_removes_sockets_and_pid_file(netns: NetNS, root_di
     # and it starts again on the same root
     d.start()
     assert d.stop() == 0
+
+
+def _loaded_line(d: Daemon) -> str:
+    """The last start's "stored domain definitions loaded" log line."""
+    lines = [line for line in d.log.read_text().splitlines() if "stored domain definitions loaded" in line]
+    assert lines, d.log.read_text()
+    return lines[-1].split(": ", 1)[1]
+
+
+def test_restart_reuses_only_the_definitions_that_did_not_change(netns: NetNS, root_dir: Path) -> None:
+    d = Daemon(netns, root_dir, extra_args=("--no-default-network",))
+    conf = root_dir / "etc/pyvirt/qemu"
+    cache = root_dir / "var/cache/pyvirt/qemu/definitions"
+    d.start()
+    try:
+        for name in ("vm-a", "vm-b", "vm-c"):
+            (root_dir / f"{name}.xml").write_text(dom_xml(name))
+            assert d.pyvirsh("define", f"{name}.xml").rc == 0
+        assert d.stop() == 0
+        assert cache.is_file()  # written at the stop
+
+        d.start()
+        assert _loaded_line(d) == "3 stored domain definitions loaded: 0 parsed, 3 from the definition cache"
+        assert "gen-0" in d.pyvirsh("dumpxml", "vm-a").out
+        (root_dir / "vm-a.xml").write_text(dom_xml("vm-a", gen=5))
+        assert d.pyvirsh("define", "vm-a.xml").rc == 0  # redefined: the cache follows
+        assert d.pyvirsh("undefine", "vm-c").rc == 0
+        assert d.stop() == 0
+
+        # While the daemon is down, vm-b is edited by hand and vm-d is added.
+        (conf / "vm-b.xml").write_text(dom_xml("vm-b", gen=7))
+        (conf / "vm-d.xml").write_text(dom_xml("vm-d"))
+        d.start()
+        assert _loaded_line(d) == "3 stored domain definitions loaded: 2 parsed, 1 from the definition cache"
+        assert d.pyvirsh("list", "--all", "--name").out.split() == ["vm-a", "vm-b", "vm-d"]
+        assert "gen-5" in d.pyvirsh("dumpxml", "vm-a").out
+        assert "gen-7" in d.pyvirsh("dumpxml", "vm-b").out
+        assert "65536 KiB" in d.pyvirsh("dominfo", "vm-a").out  # the fields listings read
+        assert d.stop() == 0
+
+        # A damaged cache is ignored: everything is parsed, nothing is lost.
+        cache.write_bytes(b"\0damaged")
+        d.start()
+        assert _loaded_line(d) == "3 stored domain definitions loaded: 3 parsed, 0 from the definition cache"
+        assert d.pyvirsh("list", "--all", "--name").out.split() == ["vm-a", "vm-b", "vm-d"]
+    finally:
+        assert d.stop() == 0

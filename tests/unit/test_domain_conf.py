@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pyvirt.conf.capabilities import Capabilities
-from pyvirt.conf.domain import LiveInfo, LiveInterface, SecLabel, disk_name_to_index, parse_domain
+from pyvirt.conf.domain import DomainDef, LiveInfo, LiveInterface, SecLabel, disk_name_to_index, parse_domain
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "domain"
@@ -439,6 +439,42 @@ def test_compact_keeps_the_tree_only_when_the_text_would_not_read_back(extra: st
     assert _snapshot(d) == before
     # (that text read back is another definition: the one a restart would load)
     assert (parse_domain(inactive, CAPS).format() == inactive) == d.compacted
+
+
+@pytest.mark.parametrize("name", GOLDEN)
+def test_compact_state_rebuilds_the_same_definition(name: str) -> None:
+    d = parse_domain((DATA / f"{name}.in.xml").read_text(), CAPS)
+    assert d.compact_state() is None  # a definition with its tree has no compact state
+    inactive, live, before = d.format(), d.format(inactive=False, live=_live_for(name, d)), _snapshot(d)
+    d.compact()
+    state = d.compact_state()
+    assert state is not None
+    assert {type(v) for v in state.values()} <= {str, int, bool}
+    again = DomainDef.from_compact_state(dict(state))
+    assert again.compacted and again.format() == inactive
+    assert again.format(inactive=False, live=_live_for(name, again)) == live
+    assert _snapshot(again) == before
+    assert again.compact_state() == state
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda s: s.pop("vcpus"),
+        lambda s: s.update(extra=1),
+        lambda s: s.update(vcpus="1"),
+        lambda s: s.update(plain=1),
+        lambda s: s.update(xml=b"<domain/>"),
+    ],
+)
+def test_compact_state_of_the_wrong_shape_is_refused(change) -> None:  # type: ignore[no-untyped-def]
+    d = parse_domain(_xml(), CAPS)
+    d.compact()
+    state = d.compact_state()
+    assert state is not None
+    change(state)
+    with pytest.raises(ValueError, match="compact definition state"):
+        DomainDef.from_compact_state(state)
 
 
 def test_edit_after_compact() -> None:

@@ -731,6 +731,15 @@ class _Views:
 # definition); :meth:`DomainDef._scan` forgets them when the tree changes.
 _MEMO_FIELDS = ("memory_kib", "current_memory_kib", "vcpus", "os_type")
 
+# What compact_state() keeps: the memoised fields a compact definition always has, and the types
+# of all its values.
+_STATE_FIELDS = ("name", "uuid", *_MEMO_FIELDS)
+_STATE_TYPES: dict[str, type] = {
+    "xml": str, "plain": bool, "round_trip": bool, "name": str, "uuid": str,
+    "memory_kib": int, "current_memory_kib": int, "vcpus": int, "os_type": str,
+}  # fmt: skip
+_STATE_KEYS = _STATE_TYPES.keys()
+
 # A formatted definition that may not read back as the same tree: a CR (XML
 # parsers turn it into LF; checked apart), or a tab / newline inside an
 # attribute value (attribute-value normalisation turns them into spaces).
@@ -795,7 +804,7 @@ class DomainDef:
             if "xmlns" in text and format_xml(_parse_formatted(text)) != text:
                 return  # namespace declarations that would not print the same
         memo = self.__dict__
-        for name in ("name", "uuid", *_MEMO_FIELDS):
+        for name in _STATE_FIELDS:
             if name not in memo:
                 memo[name] = getattr(DomainDef, name).func(self)
         self._root = None
@@ -805,6 +814,53 @@ class DomainDef:
     def compacted(self) -> bool:
         """True when only the text is kept (see :meth:`compact`)."""
         return self._root is None
+
+    def compact_state(self) -> dict[str, str | int | bool] | None:
+        """What :meth:`from_compact_state` needs to rebuild this compact definition.
+
+        Only str, int and bool values, so that it can be kept on disk between
+        daemon runs.  None when the definition is not compact (it still has
+        its tree; :meth:`compact` may have kept it).  Raises nothing.
+        """
+        if self._root is not None:
+            return None
+        assert self._xml is not None
+        memo = self.__dict__
+        state: dict[str, str | int | bool] = {
+            "xml": self._xml,
+            "plain": self._plain,
+            "round_trip": self._round_trip,
+        }
+        for name in _STATE_FIELDS:
+            state[name] = memo[name]
+        return state
+
+    @classmethod
+    def from_compact_state(cls, state: dict[str, str | int | bool]) -> DomainDef:
+        """The compact definition :meth:`compact_state` described.
+
+        The state is trusted to come from :meth:`compact_state` of this same
+        code (nothing is parsed or validated again); only its shape is checked.
+
+        Raises:
+            ValueError: ``state`` does not have the keys and types
+                :meth:`compact_state` gives.
+        """
+        if state.keys() != _STATE_KEYS:
+            raise ValueError(f"compact definition state with keys {sorted(state)}")
+        for name, kind in _STATE_TYPES.items():
+            if type(state[name]) is not kind:
+                raise ValueError(f"compact definition state: {name} is not {kind.__name__}")
+        new = cls.__new__(cls)
+        new._root = None
+        new._view_cache = None
+        new._xml = state["xml"]  # type: ignore[assignment]
+        new._plain = state["plain"]  # type: ignore[assignment]
+        new._round_trip = state["round_trip"]  # type: ignore[assignment]
+        memo = new.__dict__
+        for name in _STATE_FIELDS:
+            memo[name] = state[name]
+        return new
 
     # ------------------------------------------------------------ simple fields
 

@@ -44,6 +44,7 @@ from pyvirt.lazydataclass import dataclass, field
 from pyvirt.lazyimport import lazy_module
 from pyvirt.objtable import ObjectTable, filter_pair
 from pyvirt.qemu import dac
+from pyvirt.qemu.defcache import DefinitionCache
 from pyvirt.store import ObjectStore, uuid_bytes, uuid_str
 from pyvirt.uuids import format_uuid
 
@@ -259,6 +260,7 @@ class DomainDriver:
         self.layout = layout
         self.qemu_user = resolve_qemu_user(qemu_user)
         self.store: ObjectStore = layout.domains
+        self._def_cache = DefinitionCache(layout.qemu_cache_dir / "definitions")
         self.networks = networks
         self._emit = emit
         self._emit_event = emit_event
@@ -290,11 +292,22 @@ class DomainDriver:
             pool.shutdown(wait=False)  # its thread ends with the probe
 
     async def initialize(self) -> None:
-        """Load stored definitions, then reattach to QEMUs still running."""
+        """Load stored definitions, then reattach to QEMUs still running.
+
+        A definition whose file is unchanged since the last run is taken from
+        the definition cache instead of being parsed again (see :mod:`pyvirt.qemu.defcache`).
+        """
         self.store.prepare()
+        cached = self._def_cache.load()
+        hits = 0
         for name, path in self.store.configs():
             try:
-                domdef = parse_domain(path.read_text(), None)
+                text = path.read_text()
+                domdef = self._def_cache.lookup(cached.get(name), text)
+                if domdef is None:
+                    domdef = parse_domain(text, None)
+                else:
+                    hits += 1
             except (VirtError, OSError) as err:
                 log.error("skipping domain definition %s: %s", path, err)
                 continue
@@ -303,8 +316,26 @@ class DomainDriver:
                 continue
             domdef.compact()
             self._objs[domdef.uuid] = DomainObject(config=domdef)
+        log.info(
+            "%d stored domain definitions loaded: %d parsed, %d from the definition cache",
+            len(self._objs),
+            len(self._objs) - hits,
+            hits,
+        )
+        self._save_def_cache()
         for name, path in self.store.statuses():
             await self._reattach(name, path)
+
+    def _save_def_cache(self) -> None:
+        """Write the persistent definitions to the definition cache, if they changed.  Raises nothing."""
+        entries = {}
+        for obj in self._objs.values():
+            if obj.config is not None:
+                obj.config.compact()
+                state = obj.config.compact_state()
+                if state is not None:
+                    entries[obj.config.name] = state
+        self._def_cache.save(entries)
 
     async def _reattach(self, name: str, path: Any) -> None:
         try:
@@ -365,7 +396,9 @@ class DomainDriver:
         marker.touch()
 
     async def close(self) -> None:
-        """Leave running domains running (they outlive the daemon); drop monitors."""
+        """Leave running domains running (they outlive the daemon); drop monitors; keep the
+        definitions for the next start (see :mod:`pyvirt.qemu.defcache`)."""
+        self._save_def_cache()
         for obj in self._objs.values():
             rt = obj.runtime
             if rt is None:
