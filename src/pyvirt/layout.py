@@ -89,8 +89,14 @@ class Layout:
         return self.log / "qemu"
 
     @property
-    def qemu_cache_dir(self) -> Path:
-        return self.cache / "qemu"
+    def domain_cache(self) -> Path:
+        """The stored domain definitions as last read (see :mod:`pyvirt.defcache`)."""
+        return self.cache / "qemu/definitions"
+
+    @property
+    def network_cache(self) -> Path:
+        """The stored network definitions as last read (see :mod:`pyvirt.defcache`)."""
+        return self.cache / "network/definitions"
 
     @property
     def qemu_lib_dir(self) -> Path:

@@ -21,23 +21,41 @@ and ``object.__new__`` then refuses the constructor's arguments.  An
 the class between the placeholder's removal and the generated ``__init__``'s
 arrival.
 
+:func:`field` records its options too, so that the :mod:`dataclasses` module
+itself is imported with the first build, not with the modules that declare
+dataclasses.
+
 What needs a built class:
 ``dataclasses.fields(Class)`` and class-level access to a ``field(...)``
 default before any instance exists (call :func:`build` first).  Instances are
 always built, so ``asdict``, ``replace``, ``==`` and ``repr`` just work.  Type
-checkers see the standard decorator.
+checkers see the standard decorator and ``dataclasses.field``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import inspect  # loaded by asyncio anyway
 import threading
 from typing import TYPE_CHECKING, Any
 
 __all__ = ["build", "dataclass", "field"]
 
-field = dataclasses.field
+
+class _Field:
+    """A ``field(...)`` declaration, made a ``dataclasses.field`` when its class is built."""
+
+    __slots__ = ("options",)
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+
+
+def _real_fields(cls: type) -> None:
+    import dataclasses
+
+    for name, value in list(cls.__dict__.items()):
+        if isinstance(value, _Field):
+            setattr(cls, name, dataclasses.field(**value.options))
+
 
 _OPTIONS = "__pyvirt_dataclass_options__"
 _lock = threading.RLock()
@@ -56,7 +74,11 @@ def build(cls: type) -> type:
             return cls
         for base in reversed(cls.__mro__[1:]):
             build(base)
+        import dataclasses
+        import inspect  # loaded by asyncio anyway
+
         documented = cls.__doc__ is not None
+        _real_fields(cls)
         dataclasses.dataclass(cls, **cls.__dict__[_OPTIONS])
         init_fn = cls.__dict__.get("__init__")  # absent with init=False
         if init_fn is not None:
@@ -81,6 +103,9 @@ _PLAIN_NEW = staticmethod(_plain_new)
 
 def _defer(cls: type, options: dict[str, Any]) -> type:
     if "__new__" in cls.__dict__ or "__init__" in cls.__dict__:
+        import dataclasses
+
+        _real_fields(cls)
         return dataclasses.dataclass(cls, **options)  # a class of its own make: nothing to defer
 
     def placeholder(klass: type, *_args: Any, **_kwargs: Any) -> Any:
@@ -94,9 +119,14 @@ def _defer(cls: type, options: dict[str, Any]) -> type:
 
 
 if TYPE_CHECKING:
-    # type checkers know the standard decorator; the one below behaves the same
+    # type checkers know the standard decorator and field(); the ones below behave the same
     from dataclasses import dataclass as dataclass
+    from dataclasses import field as field
 else:
+
+    def field(**options):
+        """Like :func:`dataclasses.field` (same options), for classes made by :func:`dataclass`."""
+        return _Field(options)
 
     def dataclass(cls=None, /, **options):
         """Like :func:`dataclasses.dataclass` (same options), built on first instantiation."""

@@ -15,6 +15,11 @@ Use it as::
         process = lazy_module("pyvirt.qemu.process")
 
 so type checkers see the module itself.
+
+A module the code uses in hot paths (``lxml.etree`` in the XML code) can
+replace its stand-in on first use, so later reads cost nothing extra::
+
+    etree = lazy_module("lxml.etree", home=(globals(), "etree"))
 """
 
 from __future__ import annotations
@@ -23,21 +28,29 @@ import importlib
 from types import ModuleType
 from typing import Any
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import MutableMapping
+
 __all__ = ["lazy_module"]
 
 
 class _LazyModule:
-    __slots__ = ("_lazy_module", "_lazy_name")
+    __slots__ = ("_lazy_home", "_lazy_module", "_lazy_name")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, home: tuple[MutableMapping[str, Any], str] | None) -> None:
         object.__setattr__(self, "_lazy_name", name)
         object.__setattr__(self, "_lazy_module", None)
+        object.__setattr__(self, "_lazy_home", home)
 
     def _load(self) -> ModuleType:
         module: ModuleType | None = object.__getattribute__(self, "_lazy_module")
         if module is None:
             module = importlib.import_module(object.__getattribute__(self, "_lazy_name"))
             object.__setattr__(self, "_lazy_module", module)
+            home = object.__getattribute__(self, "_lazy_home")
+            if home is not None and home[0].get(home[1]) is self:
+                home[0][home[1]] = module
         return module
 
     def __getattr__(self, attr: str) -> Any:
@@ -53,9 +66,11 @@ class _LazyModule:
         return f"<lazy module {object.__getattribute__(self, '_lazy_name')!r}>"
 
 
-def lazy_module(name: str) -> Any:
+def lazy_module(name: str, home: tuple[MutableMapping[str, Any], str] | None = None) -> Any:
     """A stand-in for module ``name`` that imports it on first attribute access.
 
+    With ``home`` (a module's ``globals()`` and the name the stand-in is
+    bound to there), that binding is replaced by the module when it loads.
     The import's own errors (ImportError, ...) surface at that first access.
     """
-    return _LazyModule(name)
+    return _LazyModule(name, home)

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
-from pyvirt.lazydataclass import dataclass, field
 from pyvirt.uuids import format_uuid, parse_uuid_bytes
 
 log = logging.getLogger(__name__)
@@ -136,19 +135,25 @@ def uuid_str(raw: bytes) -> str:
     return format_uuid(raw)
 
 
-@dataclass(frozen=True)
 class ObjectStore:
     """Where one kind of object (domains or networks) keeps its files.
 
     ``config_dir`` holds ``NAME.xml`` definitions, ``autostart_dir`` the
-    symlinks, ``state_dir`` the live status files.
+    symlinks, ``state_dir`` the live status files.  (A plain class: one is
+    made at every start, before anything needs the dataclasses module.)
     """
 
-    config_dir: Path
-    autostart_dir: Path
-    state_dir: Path
-    # Autostart flags as last read or set: listing must not stat a link per object.
-    _autostart: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+    __slots__ = ("_autostart", "autostart_dir", "config_dir", "state_dir")
+
+    def __init__(self, config_dir: Path, autostart_dir: Path, state_dir: Path) -> None:
+        self.config_dir = config_dir
+        self.autostart_dir = autostart_dir
+        self.state_dir = state_dir
+        # Autostart flags as last read or set: listing must not stat a link per object.
+        self._autostart: dict[str, bool] = {}
+
+    def __repr__(self) -> str:
+        return f"ObjectStore(config_dir={self.config_dir!r})"
 
     def prepare(self) -> None:
         """Create the directories (0755 for config, 0700 for state), tidy what a crash left.

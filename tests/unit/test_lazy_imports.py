@@ -122,6 +122,56 @@ def test_idle_daemon_start_does_not_import_heavy_libraries(tmp_path: Path) -> No
     assert out == ""
 
 
+def test_restarted_daemon_with_unchanged_definitions_serves_without_xml_or_dataclasses(
+    tmp_path: Path,
+) -> None:
+    # Two domains stored as pyvirtd writes them, and the default network: the first start parses
+    # them and fills the definition cache; the second takes them from it.  It serves without
+    # lxml.etree and without the dataclasses module: what is loaded when the daemon starts
+    # serving (and starts probing QEMU in a thread) is recorded.
+    code = f"""
+        from pyvirt.daemon.server import Daemon
+        from pyvirt.qemu.driver import DomainDriver
+        import asyncio, sys
+        from pathlib import Path
+        from pyvirt.layout import Layout
+
+        layout = Layout(Path({str(tmp_path)!r}))
+        if not layout.domains.config_dir.exists():
+            from pyvirt.conf.domain import parse_domain
+            layout.domains.config_dir.mkdir(parents=True)
+            for name in ("vm1", "vm2"):
+                text = parse_domain(f"<domain type='qemu'><name>{{name}}</name><memory>65536</memory>"
+                                    "<os><type>hvm</type></os></domain>").format()
+                (layout.domains.config_dir / f"{{name}}.xml").write_text(text)
+            for module in ("lxml.etree", "dataclasses"):
+                del sys.modules[module]
+
+        loaded = []
+        def serving(driver):
+            loaded.extend(m for m in ("lxml.etree", "dataclasses") if m in sys.modules)
+        DomainDriver.probe_caps_in_background = serving
+
+        async def main():
+            daemon = Daemon(layout, autostart=False, qemu_user="root")
+            task = asyncio.create_task(daemon.run())
+            for _ in range(1000):
+                if layout.socket_rw.exists() or task.done():
+                    break
+                await asyncio.sleep(0.01)
+            assert layout.socket_rw.exists(), "daemon did not listen"
+            names = sorted(o.name for o in daemon.domains.list_all(0))
+            names += sorted(o.name for o in daemon.networks.list_all(0))
+            print(" ".join(names), ",".join(loaded) or "none")
+            daemon.request_stop()
+            await task
+
+        asyncio.run(main())
+        """
+    assert run_python(code) == "vm1 vm2 default lxml.etree,dataclasses"
+    assert run_python(code) == "vm1 vm2 default none"
+
+
 def test_pyroute2_is_never_imported() -> None:
     # With pyroute2 made unimportable: every daemon-side module imports, and the netlink
     # paths run (read-only queries of lo, which need no privilege and change nothing).

@@ -169,3 +169,33 @@ def test_daemon_import_builds_no_dataclass() -> None:
     count, built = out.stdout.split(" ", 1)
     assert int(count) > 40
     assert built.strip() == "[]"
+
+
+def test_declaring_dataclasses_does_not_import_the_dataclasses_module() -> None:
+    code = (
+        "import sys\n"
+        "from pyvirt.lazydataclass import dataclass, field\n"
+        "@dataclass\n"
+        "class Bag:\n"
+        "    items: list = field(default_factory=list)\n"
+        "    n: int = field(default=3, compare=False)\n"
+        "before = 'dataclasses' in sys.modules\n"
+        "a, b = Bag(), Bag(n=4)\n"
+        "print(before, 'dataclasses' in sys.modules, a.items is not b.items, a == b, a.n, b)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True", "True", "True", "3", "Bag(items=[],", "n=4)"]
+
+
+def test_field_on_a_class_with_its_own_init() -> None:
+    @dataclass
+    class Own:
+        x: int
+        seen: list[int] = field(default_factory=list, repr=False)
+
+        def __init__(self, x: int) -> None:
+            self.x = x
+            self.seen = [x]
+
+    assert dataclasses.is_dataclass(Own)  # built at once: nothing to defer
+    assert repr(Own(2)).endswith("Own(x=2)") and Own(2) == Own(2)

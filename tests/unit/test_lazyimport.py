@@ -43,3 +43,16 @@ def test_missing_module_fails_at_first_use() -> None:
         assert proxy.anything
     with pytest.raises(AttributeError):
         assert lazy_module("json").no_such_name
+
+
+def test_a_stand_in_with_a_home_replaces_itself_there_on_first_use() -> None:
+    import json
+
+    namespace: dict[str, object] = {}
+    namespace["js"] = proxy = lazy_module("json", home=(namespace, "js"))
+    assert namespace["js"] is proxy
+    assert proxy.dumps([]) == "[]"
+    assert namespace["js"] is json  # later reads go to the module itself
+    # a binding that was changed meanwhile is left alone
+    namespace["other"] = other = lazy_module("json", home=(namespace, "gone"))
+    assert other.dumps(1) == "1" and namespace["other"] is other and "gone" not in namespace

@@ -20,7 +20,6 @@ import re
 import subprocess
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
 
 from pyvirt.conf.xmlutil import escape
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
@@ -570,13 +569,15 @@ class Capabilities:
 def _caps_machine_list(machines: list[MachineType]) -> list[MachineType]:
     """libvirt's machine listing: default first; an aliased machine appears
     twice, its canonical name first, then the alias (marked by ``alias``)."""
+    import dataclasses  # loaded by the first build of a dataclass anyway
+
     ordered = [m for m in machines if m.is_default] + [m for m in machines if not m.is_default]
     result: list[MachineType] = []
     names = {m.name for m in ordered if not m.alias}
     for m in ordered:
         if m.alias:
             if m.name not in names:
-                result.append(replace(m, alias=None))
+                result.append(dataclasses.replace(m, alias=None))
             result.append(m)
         else:
             result.append(m)

@@ -26,12 +26,10 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-
-from lxml import etree
+from typing import TYPE_CHECKING
 
 from pyvirt.conf.capabilities import KNOWN_ARCHES, Capabilities, GuestArch
 from pyvirt.conf.xmlutil import (
-    Element,
     format_xml,
     generate_mac,
     generate_uuid,
@@ -44,6 +42,14 @@ from pyvirt.conf.xmlutil import (
 )
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
 from pyvirt.lazydataclass import dataclass, field
+from pyvirt.lazyimport import lazy_module
+
+if TYPE_CHECKING:
+    from lxml import etree
+
+    from pyvirt.conf.xmlutil import Element
+else:
+    etree = lazy_module("lxml.etree", home=(globals(), "etree"))  # see xmlutil
 
 __all__ = [
     "ChrDef",

@@ -21,14 +21,19 @@ from __future__ import annotations
 import copy
 import ipaddress
 from collections.abc import Callable, Iterator
-from typing import Any
-
-from lxml import etree
+from typing import TYPE_CHECKING, Any
 
 from pyvirt.conf import xmlutil
-from pyvirt.conf.xmlutil import Element
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
 from pyvirt.lazydataclass import dataclass, field
+from pyvirt.lazyimport import lazy_module
+
+if TYPE_CHECKING:
+    from lxml import etree
+
+    from pyvirt.conf.xmlutil import Element
+else:
+    etree = lazy_module("lxml.etree", home=(globals(), "etree"))  # see xmlutil
 
 __all__ = [
     "DNSMASQ_NS",

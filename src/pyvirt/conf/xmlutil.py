@@ -17,12 +17,20 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Collection, Mapping
-from typing import Any
-
-from lxml import etree
+from typing import TYPE_CHECKING, Any
 
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError
+from pyvirt.lazyimport import lazy_module
 from pyvirt.uuids import format_uuid, new_uuid
+
+if TYPE_CHECKING:
+    from lxml import etree
+
+    Element = etree._Element
+else:
+    # lxml loads with the first document: a daemon whose definitions all come from its cache
+    # starts without it (see pyvirt.defcache).
+    etree = lazy_module("lxml.etree", home=(globals(), "etree"))
 
 __all__ = [
     "Element",
@@ -46,14 +54,19 @@ __all__ = [
     "scale_integer",
 ]
 
-Element = etree._Element
-
 # The error domain libvirt's callers pass for each kind of document.
 _DOMAIN_FOR_WHAT: dict[str, int] = {
     "domain_definition": ErrorDomain.DOMAIN,
     "network_definition": ErrorDomain.NETWORK,
     "network_update_xml": ErrorDomain.NETWORK,
 }
+
+
+def __getattr__(name: str) -> Any:
+    # ``Element`` (lxml's element type) for code that needs it at run time
+    if name == "Element":
+        return etree._Element
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------

@@ -9,7 +9,6 @@ open, and a read-only client may only call read-only procedures.
 from __future__ import annotations
 
 import contextvars
-import dataclasses
 import functools
 import inspect
 import logging
@@ -290,6 +289,8 @@ def _get_max_vcpus(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
 
 @handles(Proc.NODE_GET_INFO)
 def _node_info(d: Dispatcher, c: ClientConnection, a: Any) -> Any:
+    import dataclasses  # not at import: nothing else at start-up needs it
+
     return dataclasses.asdict(d.domains.caps.node_info)
 
 

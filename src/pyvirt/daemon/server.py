@@ -19,6 +19,7 @@ not read its replies is not read from until it does.
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import logging
 import signal
@@ -109,6 +110,12 @@ class Daemon:
         await self.domains.initialize()
         await self._listen()
         log.info("pyvirtd serving on %s", self.layout.socket_rw)
+        if not gc.isenabled():
+            # pyvirtd.main stopped the collector for start-up.  What start-up made lives as long
+            # as the daemon: the collector need never scan it again (and enabled as it is, its
+            # next pass would scan all of it, before the first call is answered).
+            gc.freeze()
+            gc.enable()
         self.domains.probe_caps_in_background()
         if self._autostart:
             await self.networks.autostart_all()

@@ -26,10 +26,10 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 from pyvirt.conf.network import NetworkDef, parse_network
+from pyvirt.defcache import DefinitionCache, State
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError, internal_error, no_network, operation_invalid
 from pyvirt.jobs import job
 from pyvirt.layout import Layout
-from pyvirt.lazydataclass import dataclass, field
 from pyvirt.lazyimport import lazy_module
 from pyvirt.network.paths import NetworkPaths
 from pyvirt.objtable import ObjectTable, filter_pair
@@ -94,17 +94,56 @@ class NetworkState(enum.Enum):
     ACTIVE = "active"
 
 
-@dataclass
 class NetworkObject:
-    """One network: its persistent definition, live definition and runtime."""
+    """One network: its persistent definition, live definition and runtime.
 
-    config: NetworkDef | None
-    live: NetworkDef | None = None
-    runtime: netruntime.NetworkRuntime | None = None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    connections: int = 0
-    # A transient network being created: reserves its name, uuid and bridge.
-    pending: NetworkDef | None = None
+    A persistent definition taken from the definition cache (``stored``: the
+    file's text, name and uuid; see :mod:`pyvirt.defcache`) is parsed the
+    first time :attr:`config` is read.  Its text parsed when it was cached, by
+    this same code, so it parses again.
+    """
+
+    __slots__ = ("_config", "_stored", "connections", "live", "lock", "pending", "runtime")
+
+    def __init__(
+        self,
+        config: NetworkDef | None = None,
+        *,
+        pending: NetworkDef | None = None,
+        stored: State | None = None,
+    ) -> None:
+        self._config = config
+        self._stored = stored
+        self.live: NetworkDef | None = None
+        self.runtime: netruntime.NetworkRuntime | None = None
+        self.lock = asyncio.Lock()
+        self.connections = 0
+        # A transient network being created: reserves its name, uuid and bridge.
+        self.pending = pending
+
+    @property
+    def config(self) -> NetworkDef | None:
+        """The persistent definition (None for a transient network)."""
+        if self._config is None and self._stored is not None:
+            self._config = parse_network(str(self._stored["xml"]))
+            self._stored = None
+        return self._config
+
+    @config.setter
+    def config(self, netdef: NetworkDef | None) -> None:
+        self._config, self._stored = netdef, None
+
+    def cache_state(self) -> State | None:
+        """The persistent definition as a definition-cache state (the text a define wrote).
+
+        None for a transient network.  Raises nothing.
+        """
+        if self._stored is not None:
+            return self._stored
+        if self._config is None:
+            return None
+        netdef = self._config
+        return {"xml": netdef.format(inactive=True), "name": netdef.name, "uuid": netdef.uuid}
 
     @property
     def definition(self) -> NetworkDef:
@@ -114,10 +153,14 @@ class NetworkObject:
 
     @property
     def name(self) -> str:
+        if self._stored is not None and self.live is None:
+            return str(self._stored["name"])
         return self.definition.name
 
     @property
     def uuid(self) -> str:
+        if self._stored is not None and self.live is None:
+            return str(self._stored["uuid"])
         return self.definition.uuid
 
     @property
@@ -130,7 +173,7 @@ class NetworkObject:
 
     @property
     def persistent(self) -> bool:
-        return self.config is not None
+        return self._config is not None or self._stored is not None
 
     def ref(self) -> dict[str, Any]:
         """The ``remote_nonnull_network`` for this network."""
@@ -139,6 +182,10 @@ class NetworkObject:
 
 def _clone(netdef: NetworkDef) -> NetworkDef:
     return parse_network(netdef.format(inactive=True))
+
+
+def _is_network_state(state: State) -> bool:
+    return state.keys() == {"xml", "name", "uuid"} and all(type(v) is str for v in state.values())
 
 
 def _netdev_exists(name: str) -> bool:
@@ -155,6 +202,7 @@ class NetworkDriver:
     def __init__(self, layout: Layout, *, emit: Emit) -> None:
         self.layout = layout
         self.store: ObjectStore = layout.networks
+        self._def_cache = DefinitionCache(layout.network_cache)
         self.paths = NetworkPaths(layout.root)
         self._emit = emit
         self._objs: ObjectTable[NetworkObject] = ObjectTable()  # by uuid, indexed by name
@@ -169,9 +217,15 @@ class NetworkDriver:
         """Load definitions and live status; reattach to running networks."""
         first_start = not self.store.config_dir.exists()
         self.store.prepare()
+        self._def_cache.load()
         for name, path in self.store.configs():
             try:
-                netdef = parse_network(path.read_text())
+                text = path.read_text()
+                state = self._def_cache.match(name, text)
+                if state is not None and _is_network_state(state):
+                    self._objs[str(state["uuid"])] = NetworkObject(stored=state)
+                    continue
+                netdef = parse_network(text)
             except (VirtError, OSError) as err:
                 log.error("skipping network definition %s: %s", path, err)
                 continue
@@ -186,6 +240,16 @@ class NetworkDriver:
             netdef = parse_network(DEFAULT_NETWORK_XML)
             self.store.save_config(netdef.name, netdef.format(inactive=True))
             self._objs[netdef.uuid] = NetworkObject(config=netdef)
+        self._save_def_cache()
+
+    def _save_def_cache(self) -> None:
+        """Write the persistent definitions to the definition cache, if they changed.  Raises nothing."""
+        entries = {}
+        for obj in self._objs.values():
+            state = obj.cache_state()
+            if state is not None:
+                entries[str(state["name"])] = state
+        self._def_cache.save(entries)
 
     async def _load_status(self, name: str, path: Any) -> None:
         try:
@@ -265,7 +329,9 @@ class NetworkDriver:
         log.info("network autostart done")
 
     async def close(self) -> None:
-        """Stop supervising; leave active networks running: they outlive the daemon."""
+        """Stop supervising; leave active networks running: they outlive the daemon; keep the
+        definitions for the next start (see :mod:`pyvirt.defcache`)."""
+        self._save_def_cache()
         for key in list(self._watches):
             self._unwatch(key)
         tasks = [t for t in (*self._revivals.values(), self._poller) if t is not None]

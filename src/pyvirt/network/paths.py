@@ -13,17 +13,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pyvirt.lazydataclass import dataclass
 
-
-@dataclass(frozen=True)
 class NetworkPaths:
     """File locations of the network runtime below ``root`` (default ``/``)."""
 
-    root: Path = Path("/")
+    __slots__ = ("root",)
 
     def __init__(self, root: str | os.PathLike[str] = "/") -> None:
-        object.__setattr__(self, "root", Path(root))
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"NetworkPaths(root={self.root!r})"
 
     @property
     def dnsmasq_dir(self) -> Path:

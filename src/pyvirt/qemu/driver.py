@@ -13,6 +13,7 @@ import concurrent.futures
 import contextlib
 import copy
 import enum
+import functools
 import logging
 import os
 import re
@@ -22,11 +23,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
-from lxml import etree
-
 from pyvirt.conf.capabilities import Capabilities
 from pyvirt.conf.domain import DomainDef, InterfaceDef, parse_domain, pin_interface_aliases, with_device
 from pyvirt.conf.xmlutil import generate_mac, parse_xml
+from pyvirt.defcache import DefinitionCache
 from pyvirt.errors import (
     ErrorDomain,
     ErrorNumber,
@@ -40,15 +40,15 @@ from pyvirt.errors import (
 )
 from pyvirt.jobs import job
 from pyvirt.layout import Layout
-from pyvirt.lazydataclass import dataclass, field
 from pyvirt.lazyimport import lazy_module
 from pyvirt.objtable import ObjectTable, filter_pair
 from pyvirt.qemu import dac
-from pyvirt.qemu.defcache import DefinitionCache
 from pyvirt.store import ObjectStore, uuid_bytes, uuid_str
 from pyvirt.uuids import format_uuid
 
 if TYPE_CHECKING:
+    from lxml import etree
+
     from pyvirt.network import bridge as netdev
     from pyvirt.network.driver import NetworkDriver
     from pyvirt.qemu import command, process
@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from pyvirt.qemu.runtime import DomainRuntime, Port
 else:
     # what only running guests need: imported when the first one starts or is found running
+    etree = lazy_module("lxml.etree", home=(globals(), "etree"))  # see pyvirt.conf.xmlutil
     netdev = lazy_module("pyvirt.network.bridge")
     command = lazy_module("pyvirt.qemu.command")
     process = lazy_module("pyvirt.qemu.process")
@@ -204,17 +205,36 @@ def resolve_qemu_user(requested: str | None) -> dac.QemuUser | None:
     return user
 
 
-@dataclass
-class DomainObject:
-    """One domain: persistent definition, live definition, state and lock."""
+def _from_cache_state(state: dict[str, Any] | None) -> DomainDef | None:
+    """The compact definition a definition-cache state describes; None for none or a bad one."""
+    if state is None:
+        return None
+    try:
+        return DomainDef.from_compact_state(state)
+    except ValueError as err:
+        log.debug("definition cache entry not used: %s", err)
+        return None
 
-    config: DomainDef | None
-    live: DomainDef | None = None
-    id: int = -1
-    state: DomainState = DomainState.SHUTOFF
-    reason: int = ShutoffReason.UNKNOWN
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    runtime: DomainRuntime | None = None
+
+class DomainObject:
+    """One domain: persistent definition, live definition, state and lock.
+
+    (A plain class: one is made per stored domain at every start.)
+    """
+
+    __slots__ = ("config", "id", "live", "lock", "reason", "runtime", "state")
+
+    def __init__(self, config: DomainDef | None, live: DomainDef | None = None) -> None:
+        self.config = config
+        self.live = live
+        self.id = -1
+        self.state = DomainState.SHUTOFF
+        self.reason: int = ShutoffReason.UNKNOWN
+        self.lock = asyncio.Lock()
+        self.runtime: DomainRuntime | None = None
+
+    def __repr__(self) -> str:
+        return f"DomainObject(name={self.name!r}, id={self.id}, state={self.state.name})"
 
     @property
     def definition(self) -> DomainDef:
@@ -258,9 +278,10 @@ class DomainDriver:
         """``qemu_user``: the account QEMU runs as (None: ``pyvirt-qemu`` when it
         exists, else root with a warning; ``root``: root)."""
         self.layout = layout
-        self.qemu_user = resolve_qemu_user(qemu_user)
+        self._qemu_user_name = qemu_user
+        self._qemu_user_probe: concurrent.futures.Future[dac.QemuUser | None] | None = None
         self.store: ObjectStore = layout.domains
-        self._def_cache = DefinitionCache(layout.qemu_cache_dir / "definitions")
+        self._def_cache = DefinitionCache(layout.domain_cache)
         self.networks = networks
         self._emit = emit
         self._emit_event = emit_event
@@ -271,6 +292,12 @@ class DomainDriver:
         self._define_lock = asyncio.Lock()
         # (QEMU pid, tap) pairs already reported as removed behind our back.
         self._taps_gone: set[tuple[int, str]] = set()
+
+    @functools.cached_property
+    def qemu_user(self) -> dac.QemuUser | None:
+        """The account QEMU runs as (None: root); looked up once (see :func:`resolve_qemu_user`)."""
+        probe, self._qemu_user_probe = self._qemu_user_probe, None
+        return probe.result() if probe is not None else resolve_qemu_user(self._qemu_user_name)
 
     @property
     def caps(self) -> Capabilities:
@@ -285,9 +312,12 @@ class DomainDriver:
         return self._caps
 
     def probe_caps_in_background(self) -> None:
-        """Start probing QEMU in a worker thread, so the first define or start need not wait for it."""
+        """Look up the QEMU user and probe QEMU in a worker thread, so that neither delays the
+        first calls (the account lookup is a few milliseconds, the probe much more)."""
         if self._caps is None and self._caps_probe is None:
             pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="caps")
+            if "qemu_user" not in self.__dict__:
+                self._qemu_user_probe = pool.submit(resolve_qemu_user, self._qemu_user_name)
             self._caps_probe = pool.submit(_probe_caps)
             pool.shutdown(wait=False)  # its thread ends with the probe
 
@@ -295,15 +325,15 @@ class DomainDriver:
         """Load stored definitions, then reattach to QEMUs still running.
 
         A definition whose file is unchanged since the last run is taken from
-        the definition cache instead of being parsed again (see :mod:`pyvirt.qemu.defcache`).
+        the definition cache instead of being parsed again (see :mod:`pyvirt.defcache`).
         """
         self.store.prepare()
-        cached = self._def_cache.load()
+        self._def_cache.load()
         hits = 0
         for name, path in self.store.configs():
             try:
                 text = path.read_text()
-                domdef = self._def_cache.lookup(cached.get(name), text)
+                domdef = _from_cache_state(self._def_cache.match(name, text))
                 if domdef is None:
                     domdef = parse_domain(text, None)
                 else:
@@ -397,7 +427,7 @@ class DomainDriver:
 
     async def close(self) -> None:
         """Leave running domains running (they outlive the daemon); drop monitors; keep the
-        definitions for the next start (see :mod:`pyvirt.qemu.defcache`)."""
+        definitions for the next start (see :mod:`pyvirt.defcache`)."""
         self._save_def_cache()
         for obj in self._objs.values():
             rt = obj.runtime
