@@ -150,6 +150,7 @@ def test_threads_share_one_build() -> None:
 _SURVEY = """
 import dataclasses, sys
 import pyvirt.daemon.server, pyvirt.network.runtime, pyvirt.qemu.runtime
+import pyvirt.conf.capabilities, pyvirt.conf.domain, pyvirt.conf.network
 classes = [c for m in list(sys.modules.values()) if m and m.__name__.startswith("pyvirt.")
            for c in vars(m).values() if isinstance(c, type) and c.__module__ == m.__name__]
 deferred = [c for c in classes if "__pyvirt_dataclass_options__" in c.__dict__]
@@ -160,7 +161,7 @@ print(len(deferred), built)
 
 
 def test_daemon_import_builds_no_dataclass() -> None:
-    """Importing the daemon and its runtime modules leaves the configuration and driver records unbuilt.
+    """Importing the daemon, its runtime and XML modules leaves the configuration and driver records unbuilt.
 
     (A class with its own ``__init__`` is built at once; only generated
     ``__init__``s, compiled from ``<string>``, count as built here.)

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
-from pyvirt.conf.network import NetworkDef, parse_network
 from pyvirt.defcache import DefinitionCache, State
 from pyvirt.errors import ErrorDomain, ErrorNumber, VirtError, internal_error, no_network, operation_invalid
 from pyvirt.jobs import job
@@ -37,10 +36,14 @@ from pyvirt.store import ObjectStore, uuid_bytes
 from pyvirt.uuids import format_uuid
 
 if TYPE_CHECKING:
+    from pyvirt.conf import network as netconf
+    from pyvirt.conf.network import NetworkDef
     from pyvirt.network import firewall
     from pyvirt.network import runtime as netruntime
 else:
     # what only running networks need: imported when the first one starts or is found running
+    # the XML module: loaded with the first definition read (not for those the cache holds)
+    netconf = lazy_module("pyvirt.conf.network", home=(globals(), "netconf"))
     firewall = lazy_module("pyvirt.network.firewall")
     netruntime = lazy_module("pyvirt.network.runtime")
 
@@ -125,7 +128,7 @@ class NetworkObject:
     def config(self) -> NetworkDef | None:
         """The persistent definition (None for a transient network)."""
         if self._config is None and self._stored is not None:
-            self._config = parse_network(str(self._stored["xml"]))
+            self._config = netconf.parse_network(str(self._stored["xml"]))
             self._stored = None
         return self._config
 
@@ -181,7 +184,7 @@ class NetworkObject:
 
 
 def _clone(netdef: NetworkDef) -> NetworkDef:
-    return parse_network(netdef.format(inactive=True))
+    return netconf.parse_network(netdef.format(inactive=True))
 
 
 def _is_network_state(state: State) -> bool:
@@ -225,7 +228,7 @@ class NetworkDriver:
                 if state is not None and _is_network_state(state):
                     self._objs[str(state["uuid"])] = NetworkObject(stored=state)
                     continue
-                netdef = parse_network(text)
+                netdef = netconf.parse_network(text)
             except (VirtError, OSError) as err:
                 log.error("skipping network definition %s: %s", path, err)
                 continue
@@ -237,7 +240,7 @@ class NetworkDriver:
             await self._load_status(name, path)
         if first_start and define_default and self._find_name("default") is None:
             log.info("defining the default network")
-            netdef = parse_network(DEFAULT_NETWORK_XML)
+            netdef = netconf.parse_network(DEFAULT_NETWORK_XML)
             self.store.save_config(netdef.name, netdef.format(inactive=True))
             self._objs[netdef.uuid] = NetworkObject(config=netdef)
         self._save_def_cache()
@@ -254,7 +257,7 @@ class NetworkDriver:
     async def _load_status(self, name: str, path: Any) -> None:
         try:
             def_xml, rt_data, _attrs = self.store.load_live(path, "network")
-            live = parse_network(def_xml)
+            live = netconf.parse_network(def_xml)
             rt = netruntime.NetworkRuntime.from_dict(rt_data)
         except Exception as err:
             log.error("network %s: unreadable status file %s (%s); treating it as inactive", name, path, err)
@@ -537,7 +540,7 @@ class NetworkDriver:
         Raises:
             VirtError: malformed/invalid XML, duplicate name or uuid, bridge in use.
         """
-        netdef = parse_network(xml)
+        netdef = netconf.parse_network(xml)
         async with self._bridge_lock:
             existing = self._check_duplicate(netdef)
             self._assign_bridge(netdef, existing)
@@ -638,7 +641,7 @@ class NetworkDriver:
         Raises:
             VirtError: invalid XML, duplicates, or start failure.
         """
-        netdef = parse_network(xml)
+        netdef = netconf.parse_network(xml)
         async with self._bridge_lock:
             existing = self._check_duplicate(netdef)
             if existing is not None:

@@ -23,9 +23,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
-from pyvirt.conf.capabilities import Capabilities
-from pyvirt.conf.domain import DomainDef, InterfaceDef, parse_domain, pin_interface_aliases, with_device
-from pyvirt.conf.xmlutil import generate_mac, parse_xml
 from pyvirt.defcache import DefinitionCache
 from pyvirt.errors import (
     ErrorDomain,
@@ -42,16 +39,19 @@ from pyvirt.jobs import job
 from pyvirt.layout import Layout
 from pyvirt.lazyimport import lazy_module
 from pyvirt.objtable import ObjectTable, filter_pair
-from pyvirt.qemu import dac
 from pyvirt.store import ObjectStore, uuid_bytes, uuid_str
 from pyvirt.uuids import format_uuid
 
 if TYPE_CHECKING:
     from lxml import etree
 
+    from pyvirt.conf import domain as domconf
+    from pyvirt.conf import xmlutil
+    from pyvirt.conf.capabilities import Capabilities
+    from pyvirt.conf.domain import DomainDef, InterfaceDef
     from pyvirt.network import bridge as netdev
     from pyvirt.network.driver import NetworkDriver
-    from pyvirt.qemu import command, process
+    from pyvirt.qemu import command, dac, process
     from pyvirt.qemu import monitor as qmp
     from pyvirt.qemu import runtime as qruntime
     from pyvirt.qemu.monitor import QemuMonitor
@@ -59,6 +59,10 @@ if TYPE_CHECKING:
 else:
     # what only running guests need: imported when the first one starts or is found running
     etree = lazy_module("lxml.etree", home=(globals(), "etree"))  # see pyvirt.conf.xmlutil
+    # the XML modules: an idle daemon with no domain defined does not load them
+    domconf = lazy_module("pyvirt.conf.domain", home=(globals(), "domconf"))
+    xmlutil = lazy_module("pyvirt.conf.xmlutil", home=(globals(), "xmlutil"))
+    dac = lazy_module("pyvirt.qemu.dac", home=(globals(), "dac"))
     netdev = lazy_module("pyvirt.network.bridge")
     command = lazy_module("pyvirt.qemu.command")
     process = lazy_module("pyvirt.qemu.process")
@@ -210,7 +214,7 @@ def _from_cache_state(state: dict[str, Any] | None) -> DomainDef | None:
     if state is None:
         return None
     try:
-        return DomainDef.from_compact_state(state)
+        return domconf.DomainDef.from_compact_state(state)
     except ValueError as err:
         log.debug("definition cache entry not used: %s", err)
         return None
@@ -335,7 +339,7 @@ class DomainDriver:
                 text = path.read_text()
                 domdef = _from_cache_state(self._def_cache.match(name, text))
                 if domdef is None:
-                    domdef = parse_domain(text, None)
+                    domdef = domconf.parse_domain(text, None)
                 else:
                     hits += 1
             except (VirtError, OSError) as err:
@@ -370,7 +374,7 @@ class DomainDriver:
     async def _reattach(self, name: str, path: Any) -> None:
         try:
             def_xml, rt_data, attrs = self.store.load_live(path, "domain")
-            live = parse_domain(def_xml, None, keep_aliases=True)
+            live = domconf.parse_domain(def_xml, None, keep_aliases=True)
             rt = qruntime.DomainRuntime.from_dict(rt_data)
             state = DomainState(int(attrs.get("state", "1")))
             reason = int(attrs.get("reason", "0"))
@@ -531,7 +535,7 @@ class DomainDriver:
         Raises:
             VirtError: malformed/invalid XML, unsupported by this host, duplicates.
         """
-        domdef = parse_domain(xml, self.caps)
+        domdef = domconf.parse_domain(xml, self.caps)
         async with self._define_lock:
             existing = self._check_duplicate(domdef)
             self.store.save_config(domdef.name, domdef.format(inactive=True))
@@ -643,7 +647,7 @@ class DomainDriver:
         Raises:
             VirtError: invalid XML, duplicates, or start failure.
         """
-        domdef = parse_domain(xml, self.caps)
+        domdef = domconf.parse_domain(xml, self.caps)
         async with self._define_lock:
             existing = self._check_duplicate(domdef)
             if existing is not None:
@@ -1044,7 +1048,7 @@ class DomainDriver:
             VirtError: malformed XML, a device or change that is not supported,
                 no such interface, or live changes to a domain that is not running.
         """
-        dev = parse_xml(xml, what="device_definition", domain=ErrorDomain.DOMAIN)
+        dev = xmlutil.parse_xml(xml, what="device_definition", domain=ErrorDomain.DOMAIN)
         if dev.tag != "interface":
             raise no_support(f"live update of device '{dev.tag}' is not supported", ErrorDomain.QEMU)
         mac_el = dev.find("mac")
@@ -1136,14 +1140,14 @@ class DomainDriver:
                     # one MAC for the live and the persistent copy, as libvirt parses the device once
                     if mac is None:
                         mac = etree.SubElement(dev, "mac")
-                    mac.set("address", generate_mac())
+                    mac.set("address", xmlutil.generate_mac())
             new_config: DomainDef | None = None
             if flags & AFFECT_CONFIG:
                 assert obj.config is not None
                 target = _disk_target(dev)
                 if target is not None and any(d.target == target for d in obj.config.disks):
                     raise operation_invalid(f"target {target} already exists", ErrorDomain.QEMU)
-                new_config, _elem = with_device(obj.config, dev, keep_aliases=False)
+                new_config, _elem = domconf.with_device(obj.config, dev, keep_aliases=False)
             if flags & AFFECT_LIVE:
                 if dev.tag == "interface":
                     await self._attach_nic(obj, dev)
@@ -1163,7 +1167,7 @@ class DomainDriver:
 
     async def _attach_nic(self, obj: DomainObject, dev: Any) -> None:
         live, rt, monitor = self._live_parts(obj)
-        pin_interface_aliases(live)
+        domconf.pin_interface_aliases(live)
         dev = _strip_aliases(dev)
         alias_el = dev.find("alias")
         if alias_el is None:
@@ -1171,7 +1175,7 @@ class DomainDriver:
             used = [int(i.alias[3:]) for i in live.interfaces if re.fullmatch(r"net\d+", i.alias)]
             alias_el = etree.SubElement(dev, "alias", name=f"net{max(used, default=-1) + 1}")
         alias = str(alias_el.get("name"))
-        new_live, _elem = with_device(live, dev, keep_aliases=True)
+        new_live, _elem = domconf.with_device(live, dev, keep_aliases=True)
         iface = next(i for i in new_live.interfaces if i.alias == alias)
         if iface.type not in ("network", "bridge"):
             raise VirtError(
@@ -1224,11 +1228,11 @@ class DomainDriver:
 
     async def _attach_disk(self, obj: DomainObject, dev: Any) -> None:
         live, rt, monitor = self._live_parts(obj)
-        pin_interface_aliases(live)
+        domconf.pin_interface_aliases(live)
         target = _disk_target(dev)
         if target is not None and any(d.target == target for d in live.disks):
             raise VirtError(ErrorNumber.OPERATION_FAILED, ErrorDomain.QEMU, f"target {target} already exists")
-        new_live, _elem = with_device(live, _strip_aliases(dev), keep_aliases=True)
+        new_live, _elem = domconf.with_device(live, _strip_aliases(dev), keep_aliases=True)
         disk = next(d for d in new_live.disks if d.target == target)
         if disk.bus != "virtio" or disk.device != "disk":
             raise VirtError(
@@ -1318,7 +1322,7 @@ class DomainDriver:
                 new_config = obj.config.clone()
                 found = _match_device(new_config, dev, live=False)
                 found.getparent().remove(found)
-                new_config = DomainDef(new_config.root)
+                new_config = domconf.DomainDef(new_config.root)
             if flags & AFFECT_LIVE:
                 await self._detach_live(obj, dev)
             if new_config is not None:
@@ -1330,7 +1334,7 @@ class DomainDriver:
 
     async def _detach_live(self, obj: DomainObject, dev: Any) -> None:
         live, rt, monitor = self._live_parts(obj)
-        pin_interface_aliases(live)
+        domconf.pin_interface_aliases(live)
         elem = _match_device(live, dev, live=True)
         alias = _element_alias(live, elem)
         if elem.tag == "disk":
@@ -1398,7 +1402,7 @@ class DomainDriver:
             parent = elem.getparent()
             assert parent is not None
             parent.remove(elem)
-            obj.live = DomainDef(live.root)
+            obj.live = domconf.DomainDef(live.root)
         self._save_status_quiet(obj)
         log.info("domain %s: device %s removed", obj.name, alias)
         if self._emit_event is not None:
@@ -1477,6 +1481,8 @@ class DomainDriver:
 
 
 def _probe_caps() -> Capabilities:
+    from pyvirt.conf.capabilities import Capabilities
+
     # /dev/kvm may open here yet hang the host kernel (DESIGN.md): KVM only on request.
     return Capabilities.probe(kvm=None if os.environ.get("PYVIRT_ENABLE_KVM") == "1" else False)
 
@@ -1522,7 +1528,7 @@ def _with_link_state(domdef: DomainDef, mac: str, state: str) -> DomainDef:
             if follower is not None:
                 follower.addprevious(link)
                 break
-    return DomainDef(new.root)  # views rebuilt from the changed tree
+    return domconf.DomainDef(new.root)  # views rebuilt from the changed tree
 
 
 def _ref_uuid(ref: dict[str, Any]) -> str:
@@ -1550,7 +1556,7 @@ def _read_arp(path: str = "/proc/net/arp") -> dict[str, list[str]]:
 
 def _device_element(xml: str) -> Any:
     """The root element of a device document.  Raises VirtError for malformed XML."""
-    return parse_xml(xml, what="device_definition", domain=ErrorDomain.DOMAIN)
+    return xmlutil.parse_xml(xml, what="device_definition", domain=ErrorDomain.DOMAIN)
 
 
 def _disk_target(dev: Any) -> str | None:
