@@ -30,7 +30,8 @@ __all__ = ["PROGRAMS", "launcher_text", "main", "site_paths"]
 # program -> the lines that run it
 PROGRAMS = {
     "pyvirsh": "from pyvirt.cli.main import run\n\nrun()\n",
-    "pyvirtd": "from pyvirt.pyvirtd import main\n\nsys.exit(main())\n",
+    # the collector is off for start-up (see pyvirt.pyvirtd.main), from the first import on
+    "pyvirtd": "import gc\n\ngc.disable()\n\nfrom pyvirt.pyvirtd import main\n\nsys.exit(main())\n",
     # dnsmasq waits for it on every lease event
     "pyvirt-leaseshelper": "from pyvirt.network.leaseshelper import main\n\nmain()\n",
 }

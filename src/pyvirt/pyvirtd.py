@@ -139,12 +139,15 @@ def main(argv: list[str] | None = None) -> int:
     """Run pyvirtd in the foreground until SIGTERM or SIGINT; the exit status."""
     # Start-up allocates much (modules, definitions) and frees almost nothing, so the cyclic
     # collector would only scan it over and over: about a tenth of the start.  The daemon
-    # freezes what start-up made and enables the collector once it serves (Daemon.run).
+    # freezes what start-up made and enables the collector once it serves (Daemon.run).  The
+    # pyvirtd launcher turns it off before its first import already (pyvirt.launcher).
+    was_enabled = gc.isenabled()
     gc.disable()
     try:
         return _main(argv)
     finally:
-        gc.enable()
+        if was_enabled:
+            gc.enable()
 
 
 def _main(argv: list[str] | None) -> int:

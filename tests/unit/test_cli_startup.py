@@ -161,6 +161,7 @@ def test_launcher_text() -> None:
     daemon = launcher_text("/venv/bin/python", [], "pyvirtd").splitlines()
     assert daemon[0] == "#!/venv/bin/python -SP"
     assert daemon[-2:] == ["", "sys.exit(main())"]
+    assert daemon.index("gc.disable()") < daemon.index("from pyvirt.pyvirtd import main")
     # a #! line too long for the kernel goes through /bin/sh
     long_python = "/" + "x" * 200 + "/python"
     assert launcher_text(long_python, []).startswith(
