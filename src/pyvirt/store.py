@@ -187,12 +187,12 @@ class ObjectStore:
     def status_path(self, name: str) -> Path:
         return self.state_dir / f"{name}.xml"
 
-    def configs(self) -> Iterator[tuple[str, Path]]:
-        """Yield ``(name, path)`` for each stored definition (a name may start with a dot)."""
+    def configs(self) -> Iterator[tuple[str, str]]:
+        """Yield ``(name, path)`` for each stored definition, by name (a name may start with a dot)."""
         yield from _xml_files(self.config_dir)
 
-    def statuses(self) -> Iterator[tuple[str, Path]]:
-        """Yield ``(name, path)`` for each live status file."""
+    def statuses(self) -> Iterator[tuple[str, str]]:
+        """Yield ``(name, path)`` for each live status file, by name."""
         yield from _xml_files(self.state_dir)
 
     def save_config(self, name: str, text: str) -> None:
@@ -249,7 +249,7 @@ class ObjectStore:
         self.save_status(name, etree.tostring(root, encoding="unicode", pretty_print=True))
 
     @staticmethod
-    def load_live(path: Path, definition_tag: str) -> tuple[str, dict[str, Any], dict[str, str]]:
+    def load_live(path: str | Path, definition_tag: str) -> tuple[str, dict[str, Any], dict[str, str]]:
         """Read a file written by :meth:`save_live`.
 
         Returns the live definition's XML, the runtime record and the root's
@@ -264,7 +264,9 @@ class ObjectStore:
 
         from lxml import etree
 
-        root = etree.fromstring(path.read_bytes(), etree.XMLParser(resolve_entities=False, no_network=True))
+        with open(path, "rb") as f:
+            data = f.read()
+        root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
         def_elem = root.find(definition_tag)
         rt_elem = root.find("runtime")
         if def_elem is None or rt_elem is None:
@@ -314,9 +316,24 @@ def _mkdir(path: Path, mode: int) -> None:
         os.chmod(path, mode)
 
 
-def _xml_files(directory: Path) -> Iterator[tuple[str, Path]]:
-    if not directory.is_dir():
+def read_text(path: str | Path) -> str:
+    """The UTF-8 text of the file at ``path`` (as :func:`write_atomic` writes it).
+
+    Raises OSError when it cannot be read, UnicodeDecodeError (a ValueError) when it is not UTF-8.
+    """
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def _xml_files(directory: Path) -> Iterator[tuple[str, str]]:
+    # os.scandir and plain strings: at start-up this runs once per stored definition
+    try:
+        with os.scandir(directory) as it:
+            entries = sorted(it, key=lambda entry: entry.name)
+    except (FileNotFoundError, NotADirectoryError):
         return
-    for entry in sorted(directory.iterdir()):
-        if entry.suffix == ".xml" and not entry.name.startswith(TEMP_PREFIX) and entry.is_file():
-            yield entry.stem, entry
+    for entry in entries:
+        name = entry.name
+        # "NAME.xml" with a non-empty NAME (".xml" alone has no suffix, as for pathlib)
+        if len(name) > 4 and name.endswith(".xml") and not name.startswith(TEMP_PREFIX) and entry.is_file():
+            yield name[:-4], entry.path

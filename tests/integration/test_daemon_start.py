@@ -121,10 +121,13 @@ def test_restart_reuses_only_the_definitions_that_did_not_change(netns: NetNS, r
         assert "65536 KiB" in d.pyvirsh("dominfo", "vm-a").out  # the fields listings read
         assert d.stop() == 0
 
-        # A damaged cache is ignored: everything is parsed, nothing is lost.
+        # A damaged cache is ignored: everything is parsed, nothing is lost.  A definition
+        # that is not UTF-8 is skipped with an error, like any unreadable one.
         cache.write_bytes(b"\0damaged")
+        (conf / "vm-x.xml").write_bytes(b"\xff\xfe<domain type='qemu'>")
         d.start()
         assert _loaded_line(d) == "3 stored domain definitions loaded: 3 parsed, 0 from the definition cache"
         assert d.pyvirsh("list", "--all", "--name").out.split() == ["vm-a", "vm-b", "vm-d"]
+        assert "skipping domain definition " + str(conf / "vm-x.xml") in d.log.read_text()
     finally:
         assert d.stop() == 0

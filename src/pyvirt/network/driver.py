@@ -32,7 +32,7 @@ from pyvirt.layout import Layout
 from pyvirt.lazyimport import lazy_module
 from pyvirt.network.paths import NetworkPaths
 from pyvirt.objtable import ObjectTable, filter_pair
-from pyvirt.store import ObjectStore, uuid_bytes
+from pyvirt.store import ObjectStore, read_text, uuid_bytes
 from pyvirt.uuids import format_uuid
 
 if TYPE_CHECKING:
@@ -223,13 +223,13 @@ class NetworkDriver:
         self._def_cache.load()
         for name, path in self.store.configs():
             try:
-                text = path.read_text()
+                text = read_text(path)
                 state = self._def_cache.match(name, text)
                 if state is not None and _is_network_state(state):
                     self._objs[str(state["uuid"])] = NetworkObject(stored=state)
                     continue
                 netdef = netconf.parse_network(text)
-            except (VirtError, OSError) as err:
+            except (VirtError, OSError, UnicodeDecodeError) as err:
                 log.error("skipping network definition %s: %s", path, err)
                 continue
             if netdef.name != name:

@@ -39,7 +39,7 @@ from pyvirt.jobs import job
 from pyvirt.layout import Layout
 from pyvirt.lazyimport import lazy_module
 from pyvirt.objtable import ObjectTable, filter_pair
-from pyvirt.store import ObjectStore, uuid_bytes, uuid_str
+from pyvirt.store import ObjectStore, read_text, uuid_bytes, uuid_str
 from pyvirt.uuids import format_uuid
 
 if TYPE_CHECKING:
@@ -336,13 +336,13 @@ class DomainDriver:
         hits = 0
         for name, path in self.store.configs():
             try:
-                text = path.read_text()
+                text = read_text(path)
                 domdef = _from_cache_state(self._def_cache.match(name, text))
                 if domdef is None:
                     domdef = domconf.parse_domain(text, None)
                 else:
                     hits += 1
-            except (VirtError, OSError) as err:
+            except (VirtError, OSError, UnicodeDecodeError) as err:
                 log.error("skipping domain definition %s: %s", path, err)
                 continue
             if domdef.name != name:
