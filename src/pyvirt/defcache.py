@@ -81,15 +81,18 @@ class DefinitionCache:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        # What the file holds, as last loaded or saved.
-        self._held: dict[str, State] = {}
+        # The states loaded, until the next save; then only the texts the file holds (a state
+        # follows from its text): they are the definitions' own strings, so they cost no memory.
+        self._states: dict[str, State] = {}
+        self._texts: dict[str, object] = {}
 
     def load(self) -> None:
         """Read the file; nothing is held when it is missing, damaged or from other code.
 
         Raises nothing: every problem is logged at DEBUG and means "read everything".
         """
-        self._held = {}
+        self._states = {}
+        self._texts = {}
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
@@ -105,23 +108,30 @@ class DefinitionCache:
         except (ValueError, TypeError, EOFError, OSError) as err:
             log.debug("definition cache %s damaged: %s", self.path, err)
             return
-        self._held = entries
+        self._states = entries
+        self._texts = _texts(entries)
 
     def match(self, name: str, text: str) -> State | None:
-        """The state held for ``name`` when it was made from ``text``, else None.  Raises nothing."""
-        state = self._held.get(name)
+        """The state loaded for ``name`` when it was made from ``text``, else None.
+
+        Only between :meth:`load` and the next :meth:`save`.  Raises nothing.
+        """
+        state = self._states.get(name)
         if type(state) is not dict or state.get("xml") != text:
             return None
         return state
 
     def save(self, entries: dict[str, State]) -> None:
-        """Write ``entries`` (name -> state with the file's text as ``"xml"``) unless held already.
+        """Write ``entries`` (name -> state with the file's text as ``"xml"``) unless the file
+        holds them already.
 
         Readers see the old file or the new one.  Raises nothing: a cache
         that cannot be written is logged at WARNING and only costs the next
         start its speed.
         """
-        if entries == self._held:
+        self._states = {}
+        texts = _texts(entries)
+        if texts == self._texts:
             return
         try:
             data = marshal.dumps((_FORMAT, code_key(), entries))
@@ -130,4 +140,8 @@ class DefinitionCache:
         except (OSError, ValueError) as err:
             log.warning("cannot write the definition cache %s: %s", self.path, err)
             return
-        self._held = entries
+        self._texts = texts
+
+
+def _texts(entries: dict[str, State]) -> dict[str, object]:
+    return {name: state.get("xml") if type(state) is dict else None for name, state in entries.items()}

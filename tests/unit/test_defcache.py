@@ -32,11 +32,30 @@ def test_a_file_that_changed_is_a_miss(tmp_path: Path) -> None:
     state = _state()
     cache = DefinitionCache(tmp_path / "definitions")
     cache.save({"vm": state, "odd": "not a state"})  # type: ignore[dict-item]
+    cache.load()
     text = str(state["xml"])
     assert cache.match("vm", text) == state
     assert cache.match("vm", text.replace("vm", "vm ")) is None
     assert cache.match("other", text) is None
     assert cache.match("odd", text) is None
+
+
+def test_states_are_let_go_once_saved(tmp_path: Path) -> None:
+    # After the save that ends a start, only the texts are kept, to tell whether a later save
+    # has anything new to write.
+    state = _state()
+    path = tmp_path / "definitions"
+    DefinitionCache(path).save({"vm": state})
+    cache = DefinitionCache(path)
+    cache.load()
+    assert cache.match("vm", str(state["xml"])) == state
+    cache.save({"vm": state})
+    assert cache.match("vm", str(state["xml"])) is None
+    path.unlink()
+    cache.save({"vm": state})  # unchanged: not written
+    assert not path.exists()
+    cache.save({"vm": {**state, "xml": "<domain/>"}})
+    assert path.exists()
 
 
 def test_unchanged_entries_are_not_written_again(tmp_path: Path) -> None:
