@@ -41,9 +41,9 @@ if TYPE_CHECKING:
     from pyvirt.network import firewall
     from pyvirt.network import runtime as netruntime
 else:
-    # what only running networks need: imported when the first one starts or is found running
     # the XML module: loaded with the first definition read (not for those the cache holds)
     netconf = lazy_module("pyvirt.conf.network", home=(globals(), "netconf"))
+    # what only running networks need: imported when the first one starts or is found running
     firewall = lazy_module("pyvirt.network.firewall")
     netruntime = lazy_module("pyvirt.network.runtime")
 

@@ -57,12 +57,13 @@ if TYPE_CHECKING:
     from pyvirt.qemu.monitor import QemuMonitor
     from pyvirt.qemu.runtime import DomainRuntime, Port
 else:
-    # what only running guests need: imported when the first one starts or is found running
-    etree = lazy_module("lxml.etree", home=(globals(), "etree"))  # see pyvirt.conf.xmlutil
-    # the XML modules: an idle daemon with no domain defined does not load them
+    # the XML modules, loaded with the first definition read (see pyvirt.conf.xmlutil), and the
+    # QEMU user's module, loaded with its lookup after the daemon serves
+    etree = lazy_module("lxml.etree", home=(globals(), "etree"))
     domconf = lazy_module("pyvirt.conf.domain", home=(globals(), "domconf"))
     xmlutil = lazy_module("pyvirt.conf.xmlutil", home=(globals(), "xmlutil"))
     dac = lazy_module("pyvirt.qemu.dac", home=(globals(), "dac"))
+    # what only running guests need: imported when the first one starts or is found running
     netdev = lazy_module("pyvirt.network.bridge")
     command = lazy_module("pyvirt.qemu.command")
     process = lazy_module("pyvirt.qemu.process")
