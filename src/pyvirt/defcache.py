@@ -30,8 +30,6 @@ import os
 import sys
 from pathlib import Path
 
-import lxml  # the package alone, for its version and place: etree loads with the first document
-
 import pyvirt
 from pyvirt.store import write_atomic
 
@@ -61,6 +59,8 @@ def code_key() -> str:
     """
     global _code_key
     if _code_key is None:
+        import lxml  # the package alone, for its version and place: etree loads with the first document
+
         parts = [sys.version, str(marshal.version), lxml.__version__]  # type: ignore[attr-defined]
         lxml_dir = os.path.dirname(lxml.__file__)  # type: ignore[type-var]
         for filename in sorted(os.listdir(lxml_dir)):
