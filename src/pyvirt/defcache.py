@@ -136,7 +136,7 @@ class DefinitionCache:
         try:
             data = marshal.dumps((_FORMAT, code_key(), entries))
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            write_atomic(self.path, data)
+            write_atomic(self.path, data, durable=False)  # a torn file fails to load, and is ignored
         except (OSError, ValueError) as err:
             log.warning("cannot write the definition cache %s: %s", self.path, err)
             return

@@ -31,11 +31,13 @@ log = logging.getLogger(__name__)
 TEMP_PREFIX = ".pyvirt-tmp-"
 
 
-def write_atomic(path: str | Path, text: str | bytes, mode: int = 0o600) -> None:
+def write_atomic(path: str | Path, text: str | bytes, mode: int = 0o600, *, durable: bool = True) -> None:
     """Replace ``path`` with ``text`` (str: written as UTF-8) so readers see the old or the new file.
 
     The data is on disk before the rename (fsync of the temp file), as libvirt's
     virFileRewrite; the directory is not fsynced (see the module docstring).
+    ``durable=False`` skips the fsync, for a cache whose reader checks what it
+    reads: after a power failure the file may then be empty or truncated.
 
     Raises:
         OSError: when the file cannot be written (disk full, permissions); the
@@ -54,7 +56,8 @@ def write_atomic(path: str | Path, text: str | bytes, mode: int = 0o600) -> None
                 view = view[os.write(fd, view) :]
             if mode != 0o600:  # _create_temp made it 0600
                 os.fchmod(fd, mode)
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)

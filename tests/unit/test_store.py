@@ -180,6 +180,9 @@ def test_write_atomic_fsyncs_the_data_not_the_directory(
     write_atomic(tmp_path / "new" / "x.xml", "two")
     assert synced == [True, True]
     assert (tmp_path / "new" / "x.xml").read_text() == "two"
+    write_atomic(tmp_path / "new" / "cache", b"\x00three", durable=False)  # a cache: no fsync
+    assert synced == [True, True]
+    assert (tmp_path / "new" / "cache").read_bytes() == b"\x00three"
 
 
 def test_uuid_wire_forms() -> None:
