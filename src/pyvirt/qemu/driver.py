@@ -39,6 +39,7 @@ from pyvirt.jobs import job
 from pyvirt.layout import Layout
 from pyvirt.lazyimport import lazy_module
 from pyvirt.objtable import ObjectTable, filter_pair
+from pyvirt.qemu import coldload
 from pyvirt.store import ObjectStore, read_text, uuid_bytes, uuid_str
 from pyvirt.uuids import format_uuid
 
@@ -330,22 +331,29 @@ class DomainDriver:
         """Load stored definitions, then reattach to QEMUs still running.
 
         A definition whose file is unchanged since the last run is taken from
-        the definition cache instead of being parsed again (see :mod:`pyvirt.defcache`).
+        the definition cache instead of being parsed again (see :mod:`pyvirt.defcache`);
+        the others are parsed, on two CPUs when there are many (:mod:`pyvirt.qemu.coldload`).
         """
         self.store.prepare()
         self._def_cache.load()
-        hits = 0
+        stored: list[tuple[str, str, str]] = []
         for name, path in self.store.configs():
             try:
-                text = read_text(path)
-                domdef = _from_cache_state(self._def_cache.match(name, text))
-                if domdef is None:
-                    domdef = domconf.parse_domain(text, None)
-                else:
-                    hits += 1
-            except (VirtError, OSError, UnicodeDecodeError) as err:
+                stored.append((name, path, read_text(path)))
+            except (OSError, UnicodeDecodeError) as err:
                 log.error("skipping domain definition %s: %s", path, err)
+        found: list[DomainDef | VirtError | None] = [
+            _from_cache_state(self._def_cache.match(name, text)) for name, _path, text in stored
+        ]
+        misses = [i for i, domdef in enumerate(found) if domdef is None]
+        parsed = coldload.parse_stored([stored[i][2] for i in misses])
+        for i, result in zip(misses, parsed, strict=True):
+            found[i] = result
+        for (name, path, _text), domdef in zip(stored, found, strict=True):
+            if isinstance(domdef, VirtError):
+                log.error("skipping domain definition %s: %s", path, domdef)
                 continue
+            assert domdef is not None
             if domdef.name != name:
                 log.error("skipping %s: it defines domain '%s'", path, domdef.name)
                 continue
@@ -354,8 +362,8 @@ class DomainDriver:
         log.info(
             "%d stored domain definitions loaded: %d parsed, %d from the definition cache",
             len(self._objs),
-            len(self._objs) - hits,
-            hits,
+            len(self._objs) - (len(stored) - len(misses)),
+            len(stored) - len(misses),
         )
         self._save_def_cache()
         for name, path in self.store.statuses():
