@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,7 @@ def test_few_definitions_or_one_cpu_parse_here(monkeypatch: pytest.MonkeyPatch) 
     assert _shown(coldload.parse_stored(texts)) == _serial(texts)
 
 
-@pytest.mark.parametrize("failure", ["dies", "garbage", "short", "no fork"])
+@pytest.mark.parametrize("failure", ["dies", "garbage", "short", "stuck", "no fork"])
 def test_a_failing_child_costs_only_time(
     failure: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -84,6 +85,8 @@ def test_a_failing_child_costs_only_time(
     def child_main(texts: list[str], wfd: int) -> None:
         if failure == "dies":
             os._exit(3)
+        if failure == "stuck":
+            time.sleep(60)  # killed once the daemon stops waiting
         data = b"\x00garbage" if failure == "garbage" else marshal.dumps([("tree",)])
         os.write(wfd, data)
 
@@ -92,6 +95,7 @@ def test_a_failing_child_costs_only_time(
 
     monkeypatch.setattr(coldload, "_cpus", lambda: 2)
     monkeypatch.setattr(coldload, "_child_main", child_main)
+    monkeypatch.setattr(coldload, "_WAIT_MIN", 0.5)
     if failure == "no fork":
         monkeypatch.setattr(coldload.os, "fork", no_fork)
     texts = _texts()

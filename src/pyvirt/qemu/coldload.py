@@ -20,7 +20,9 @@ from __future__ import annotations
 import logging
 import marshal
 import os
+import select
 import signal
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +43,11 @@ log = logging.getLogger(__name__)
 # (≈2 ms) would cost more than the second CPU saves.
 PARALLEL_MIN = 32
 
+# How long the daemon waits for the child once its own half is parsed: the child has as much
+# to do, so this is generous; a child that takes longer (stuck) is killed, and its half parsed here.
+_WAIT_FACTOR = 4
+_WAIT_MIN = 10.0
+
 
 def parse_stored(texts: Sequence[str]) -> list[DomainDef | VirtError]:
     """Each text parsed as a stored definition (``parse_domain(text, None)``), then compacted.
@@ -53,8 +60,10 @@ def parse_stored(texts: Sequence[str]) -> list[DomainDef | VirtError]:
         return [_parse(text) for text in texts]
     split = len(texts) // 2
     child = _Child.fork(texts[split:])
+    start = time.monotonic()
     mine = [_parse(text) for text in texts[:split]]
-    theirs = child.results(texts[split:]) if child is not None else None
+    wait = max(_WAIT_MIN, _WAIT_FACTOR * (time.monotonic() - start))
+    theirs = child.results(texts[split:], wait) if child is not None else None
     if theirs is None:
         theirs = [_parse(text) for text in texts[split:]]
     return mine + theirs
@@ -109,26 +118,22 @@ class _Child:
         os.close(wfd)
         return cls(pid, rfd)
 
-    def results(self, texts: Sequence[str]) -> list[DomainDef | VirtError] | None:
-        """What the child parsed, as :func:`parse_stored` gives it; None when it failed.
+    def results(self, texts: Sequence[str], wait: float) -> list[DomainDef | VirtError] | None:
+        """What the child parsed, as :func:`parse_stored` gives it; None when it failed or sent
+        nothing within ``wait`` seconds (it is then killed).
 
         Reaps the child.  Raises nothing.
         """
-        chunks = []
-        try:
-            while chunk := os.read(self.fd, 1 << 20):
-                chunks.append(chunk)
-        except OSError as err:
-            log.debug("reading from the parsing child failed: %s", err)
-            chunks = []
-        finally:
-            os.close(self.fd)
+        chunks = self._read(time.monotonic() + wait)
+        if chunks is None:
+            os.kill(self.pid, signal.SIGKILL)
         try:
             _, status = os.waitpid(self.pid, 0)
+            code = os.waitstatus_to_exitcode(status)
         except ChildProcessError:
-            status = -1
-        if status != 0 or not chunks:
-            log.warning("the child parsing stored definitions failed (status %d); parsing them here", status)
+            code = -1
+        if code != 0 or not chunks:
+            log.warning("the child parsing stored definitions failed (%d); parsing them here", code)
             return None
         try:
             sent = marshal.loads(b"".join(chunks))
@@ -138,6 +143,24 @@ class _Child:
         except (ValueError, TypeError, EOFError) as err:
             log.warning("the child parsing stored definitions sent garbage (%s); parsing them here", err)
             return None
+
+    def _read(self, deadline: float) -> list[bytes] | None:
+        """All the child wrote until it closed the pipe; None when ``deadline`` passed first."""
+        chunks: list[bytes] = []
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not select.select([self.fd], [], [], remaining)[0]:
+                    return None
+                chunk = os.read(self.fd, 1 << 20)
+                if not chunk:
+                    return chunks
+                chunks.append(chunk)
+        except OSError as err:
+            log.debug("reading from the parsing child failed: %s", err)
+            return []
+        finally:
+            os.close(self.fd)
 
 
 def _child_main(texts: Sequence[str], wfd: int) -> None:
