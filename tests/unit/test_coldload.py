@@ -102,3 +102,30 @@ def test_a_failing_child_costs_only_time(
     assert _shown(coldload.parse_stored(texts)) == _serial(texts)
     if failure != "no fork":
         assert "parsing them here" in caplog.text
+
+
+def test_a_stop_while_parsing_leaves_no_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    parent = os.getpid()
+    real_parse = coldload._parse
+    forks: list[int] = []
+    real_fork = os.fork
+
+    def parse(text: str) -> DomainDef | VirtError:
+        if os.getpid() == parent:
+            raise SystemExit(0)  # pyvirtd's SIGTERM handler during start-up
+        return real_parse(text)
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            forks.append(pid)
+        return pid
+
+    monkeypatch.setattr(coldload, "_cpus", lambda: 2)
+    monkeypatch.setattr(coldload, "_parse", parse)
+    monkeypatch.setattr(coldload.os, "fork", fork)
+    with pytest.raises(SystemExit):
+        coldload.parse_stored(_texts())
+    assert len(forks) == 1
+    with pytest.raises(ChildProcessError):
+        os.waitpid(forks[0], os.WNOHANG)  # already reaped

@@ -61,7 +61,12 @@ def parse_stored(texts: Sequence[str]) -> list[DomainDef | VirtError]:
     split = len(texts) // 2
     child = _Child.fork(texts[split:])
     start = time.monotonic()
-    mine = [_parse(text) for text in texts[:split]]
+    try:
+        mine = [_parse(text) for text in texts[:split]]
+    except BaseException:  # a bug in the parser, or a stop during start-up: no child left behind
+        if child is not None:
+            child.abandon()
+        raise
     wait = max(_WAIT_MIN, _WAIT_FACTOR * (time.monotonic() - start))
     theirs = child.results(texts[split:], wait) if child is not None else None
     if theirs is None:
@@ -118,6 +123,20 @@ class _Child:
         os.close(wfd)
         return cls(pid, rfd)
 
+    def abandon(self) -> None:
+        """Kill and reap the child; its results are not wanted.  Raises nothing."""
+        os.close(self.fd)
+        self._reap(kill=True)
+
+    def _reap(self, kill: bool) -> int:
+        if kill:
+            os.kill(self.pid, signal.SIGKILL)
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            return -1
+        return os.waitstatus_to_exitcode(status)
+
     def results(self, texts: Sequence[str], wait: float) -> list[DomainDef | VirtError] | None:
         """What the child parsed, as :func:`parse_stored` gives it; None when it failed or sent
         nothing within ``wait`` seconds (it is then killed).
@@ -125,13 +144,7 @@ class _Child:
         Reaps the child.  Raises nothing.
         """
         chunks = self._read(time.monotonic() + wait)
-        if chunks is None:
-            os.kill(self.pid, signal.SIGKILL)
-        try:
-            _, status = os.waitpid(self.pid, 0)
-            code = os.waitstatus_to_exitcode(status)
-        except ChildProcessError:
-            code = -1
+        code = self._reap(kill=chunks is None)
         if code != 0 or not chunks:
             log.warning("the child parsing stored definitions failed (%d); parsing them here", code)
             return None
@@ -147,10 +160,12 @@ class _Child:
     def _read(self, deadline: float) -> list[bytes] | None:
         """All the child wrote until it closed the pipe; None when ``deadline`` passed first."""
         chunks: list[bytes] = []
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
         try:
             while True:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or not select.select([self.fd], [], [], remaining)[0]:
+                if remaining <= 0 or not poller.poll(remaining * 1000):
                     return None
                 chunk = os.read(self.fd, 1 << 20)
                 if not chunk:
