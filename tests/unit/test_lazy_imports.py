@@ -97,32 +97,39 @@ def test_pyvirtd_listens_before_it_loads_the_daemon(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "run/pyvirt").iterdir()) == []
 
 
+def daemon_script(root: Path, daemon_args: str, report: str, before: str = "") -> str:
+    """A script that runs ``before``, starts a Daemon on ``root`` and runs ``report`` once it
+    listens (``layout`` and ``daemon`` are in scope), then stops it."""
+    return f"""
+from pyvirt.daemon.server import Daemon  # first, as pyvirtd does: asyncio loads without ssl
+import asyncio, sys
+from pathlib import Path
+from pyvirt.layout import Layout
+
+layout = Layout(Path({str(root)!r}))
+{textwrap.dedent(before)}
+
+async def main():
+    daemon = Daemon(layout, {daemon_args})
+    task = asyncio.create_task(daemon.run())
+    for _ in range(1000):
+        if layout.socket_rw.exists() or task.done():
+            break
+        await asyncio.sleep(0.01)
+    assert layout.socket_rw.exists(), "daemon did not listen"
+{textwrap.indent(textwrap.dedent(report), "    ")}
+    daemon.request_stop()
+    await task
+
+asyncio.run(main())
+"""
+
+
 def test_idle_daemon_start_does_not_import_heavy_libraries(tmp_path: Path) -> None:
     # The real start-up path on an empty root: load state, listen, then look.
-    out = run_python(
-        f"""
-        from pyvirt.daemon.server import Daemon  # first, as pyvirtd does: asyncio loads without ssl
-        import asyncio, sys
-        from pathlib import Path
-        from pyvirt.layout import Layout
-
-        async def main():
-            layout = Layout(Path({str(tmp_path)!r}))
-            daemon = Daemon(layout, define_default_network=False, autostart=False, qemu_user="root")
-            task = asyncio.create_task(daemon.run())
-            for _ in range(1000):
-                if layout.socket_rw.exists() or task.done():
-                    break
-                await asyncio.sleep(0.01)
-            assert layout.socket_rw.exists(), "daemon did not listen"
-            print(",".join(m for m in {LAZY + RUNTIME_ONLY + XML_ONLY!r} if m in sys.modules))
-            daemon.request_stop()
-            await task
-
-        asyncio.run(main())
-        """
-    )
-    assert out == ""
+    report = f"print(','.join(m for m in {LAZY + RUNTIME_ONLY + XML_ONLY!r} if m in sys.modules))"
+    args = 'define_default_network=False, autostart=False, qemu_user="root"'
+    assert run_python(daemon_script(tmp_path, args, report)) == ""
 
 
 def test_restarted_daemon_with_unchanged_definitions_serves_without_xml_or_dataclasses(
@@ -132,21 +139,16 @@ def test_restarted_daemon_with_unchanged_definitions_serves_without_xml_or_datac
     # them and fills the definition cache; the second takes them from it.  It serves without
     # lxml.etree and without the dataclasses module: what is loaded when the daemon starts
     # serving (and starts probing QEMU in a thread) is recorded.
-    code = f"""
-        from pyvirt.daemon.server import Daemon
+    before = """
         from pyvirt.qemu.driver import DomainDriver
-        import asyncio, sys
-        from pathlib import Path
-        from pyvirt.layout import Layout
 
-        layout = Layout(Path({str(tmp_path)!r}))
         if not layout.domains.config_dir.exists():
             from pyvirt.conf.domain import parse_domain
             layout.domains.config_dir.mkdir(parents=True)
             for name in ("vm1", "vm2"):
-                text = parse_domain(f"<domain type='qemu'><name>{{name}}</name><memory>65536</memory>"
+                text = parse_domain(f"<domain type='qemu'><name>{name}</name><memory>65536</memory>"
                                     "<os><type>hvm</type></os></domain>").format()
-                (layout.domains.config_dir / f"{{name}}.xml").write_text(text)
+                (layout.domains.config_dir / f"{name}.xml").write_text(text)
             for module in ("lxml.etree", "dataclasses"):
                 del sys.modules[module]
 
@@ -154,23 +156,13 @@ def test_restarted_daemon_with_unchanged_definitions_serves_without_xml_or_datac
         def serving(driver):
             loaded.extend(m for m in ("lxml.etree", "dataclasses") if m in sys.modules)
         DomainDriver.probe_caps_in_background = serving
-
-        async def main():
-            daemon = Daemon(layout, autostart=False, qemu_user="root")
-            task = asyncio.create_task(daemon.run())
-            for _ in range(1000):
-                if layout.socket_rw.exists() or task.done():
-                    break
-                await asyncio.sleep(0.01)
-            assert layout.socket_rw.exists(), "daemon did not listen"
-            names = sorted(o.name for o in daemon.domains.list_all(0))
-            names += sorted(o.name for o in daemon.networks.list_all(0))
-            print(" ".join(names), ",".join(loaded) or "none")
-            daemon.request_stop()
-            await task
-
-        asyncio.run(main())
         """
+    report = """
+        names = sorted(o.name for o in daemon.domains.list_all(0))
+        names += sorted(o.name for o in daemon.networks.list_all(0))
+        print(" ".join(names), ",".join(loaded) or "none")
+        """
+    code = daemon_script(tmp_path, 'autostart=False, qemu_user="root"', report, before)
     assert run_python(code) == "vm1 vm2 default lxml.etree,dataclasses"
     assert run_python(code) == "vm1 vm2 default none"
 
