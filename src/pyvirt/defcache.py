@@ -28,7 +28,9 @@ import logging
 import marshal
 import os
 import sys
+from collections.abc import Collection
 from pathlib import Path
+from typing import Protocol
 
 import pyvirt
 from pyvirt.store import write_atomic
@@ -38,6 +40,13 @@ __all__ = ["DefinitionCache", "State", "code_key"]
 log = logging.getLogger(__name__)
 
 State = dict[str, str | int | bool]
+
+
+class Cached(Protocol):
+    """A driver's object: its persistent definition as a state, or None (transient)."""
+
+    def cache_state(self) -> State | None: ...
+
 
 # The first item of the file; a new layout of the file gets a new one.
 _FORMAT = "pyvirt-definitions-1"
@@ -84,6 +93,7 @@ class DefinitionCache:
         # The states loaded, until the next save; then only the texts the file holds (a state
         # follows from its text): they are the definitions' own strings, so they cost no memory.
         self._states: dict[str, State] = {}
+        self._matched = 0
         self._texts: dict[str, object] = {}
 
     def load(self) -> None:
@@ -92,6 +102,7 @@ class DefinitionCache:
         Raises nothing: every problem is logged at DEBUG and means "read everything".
         """
         self._states = {}
+        self._matched = 0
         self._texts = {}
         try:
             data = self.path.read_bytes()
@@ -119,7 +130,25 @@ class DefinitionCache:
         state = self._states.get(name)
         if type(state) is not dict or state.get("xml") != text:
             return None
+        self._matched += 1
         return state
+
+    def save_objects(self, objects: Collection[Cached]) -> None:
+        """:meth:`save` the states of a driver's ``objects``.
+
+        Right after a start that took every object from the cache, and every
+        cached state for one, nothing can have changed: the states are not
+        even built.  Raises nothing.
+        """
+        if self._states and len(objects) == self._matched == len(self._states):
+            self._states = {}
+            return
+        entries = {}
+        for obj in objects:
+            state = obj.cache_state()
+            if state is not None:
+                entries[str(state["name"])] = state
+        self.save(entries)
 
     def save(self, entries: dict[str, State]) -> None:
         """Write ``entries`` (name -> state with the file's text as ``"xml"``) unless the file

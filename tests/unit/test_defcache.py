@@ -118,3 +118,40 @@ def test_an_unwritable_cache_costs_nothing_but_speed(
     assert "cannot write the definition cache" in caplog.text
     cache.load()
     assert cache.match("vm", str(_state()["xml"])) is None
+
+
+class _Obj:
+    def __init__(self, state: State | None) -> None:
+        self.state = state
+
+    def cache_state(self) -> State | None:
+        return self.state
+
+
+def test_save_objects_after_a_start_served_all_from_the_cache(tmp_path: Path) -> None:
+    a, b = _state(), _state("<domain>\n  <name>vm2</name>\n</domain>\n")
+    b["name"] = "vm2"
+    path = tmp_path / "definitions"
+    DefinitionCache(path).save({"vm": a, "vm2": b})
+    cache = DefinitionCache(path)
+    cache.load()
+    assert cache.match("vm", str(a["xml"])) and cache.match("vm2", str(b["xml"]))
+    path.unlink()
+    cache.save_objects([_Obj(a), _Obj(b)])  # everything came from the cache: nothing to write
+    assert not path.exists()
+    cache.save_objects([_Obj(a), _Obj(None)])  # later saves compare: vm2 is gone (transient now)
+    cache.load()
+    assert cache.match("vm", str(a["xml"])) == a and cache.match("vm2", str(b["xml"])) is None
+
+
+def test_save_objects_writes_what_a_start_parsed(tmp_path: Path) -> None:
+    a = _state()
+    path = tmp_path / "definitions"
+    DefinitionCache(path).save({"vm": a})
+    cache = DefinitionCache(path)
+    cache.load()
+    assert cache.match("vm", str(a["xml"])) == a
+    new = {**a, "xml": "<domain>\n  <name>vm3</name>\n</domain>\n", "name": "vm3"}
+    cache.save_objects([_Obj(a), _Obj(new)])  # vm3 was parsed: written
+    cache.load()
+    assert cache.match("vm3", str(new["xml"])) == new

@@ -243,16 +243,7 @@ class NetworkDriver:
             netdef = netconf.parse_network(DEFAULT_NETWORK_XML)
             self.store.save_config(netdef.name, netdef.format(inactive=True))
             self._objs[netdef.uuid] = NetworkObject(config=netdef)
-        self._save_def_cache()
-
-    def _save_def_cache(self) -> None:
-        """Write the persistent definitions to the definition cache, if they changed.  Raises nothing."""
-        entries = {}
-        for obj in self._objs.values():
-            state = obj.cache_state()
-            if state is not None:
-                entries[str(state["name"])] = state
-        self._def_cache.save(entries)
+        self._def_cache.save_objects(list(self._objs.values()))
 
     async def _load_status(self, name: str, path: Any) -> None:
         try:
@@ -334,7 +325,7 @@ class NetworkDriver:
     async def close(self) -> None:
         """Stop supervising; leave active networks running: they outlive the daemon; keep the
         definitions for the next start (see :mod:`pyvirt.defcache`)."""
-        self._save_def_cache()
+        self._def_cache.save_objects(list(self._objs.values()))
         for key in list(self._watches):
             self._unwatch(key)
         tasks = [t for t in (*self._revivals.values(), self._poller) if t is not None]

@@ -242,6 +242,14 @@ class DomainObject:
     def __repr__(self) -> str:
         return f"DomainObject(name={self.name!r}, id={self.id}, state={self.state.name})"
 
+    def cache_state(self) -> dict[str, Any] | None:
+        """The persistent definition as a definition-cache state (compacted first, which changes
+        nothing for its readers); None for a transient domain or one that keeps its tree."""
+        if self.config is None:
+            return None
+        self.config.compact()
+        return self.config.compact_state()
+
     @property
     def definition(self) -> DomainDef:
         d = self.live or self.config
@@ -365,20 +373,9 @@ class DomainDriver:
             len(self._objs) - (len(stored) - len(misses)),
             len(stored) - len(misses),
         )
-        self._save_def_cache()
+        self._def_cache.save_objects(list(self._objs.values()))
         for name, path in self.store.statuses():
             await self._reattach(name, path)
-
-    def _save_def_cache(self) -> None:
-        """Write the persistent definitions to the definition cache, if they changed.  Raises nothing."""
-        entries = {}
-        for obj in self._objs.values():
-            if obj.config is not None:
-                obj.config.compact()
-                state = obj.config.compact_state()
-                if state is not None:
-                    entries[obj.config.name] = state
-        self._def_cache.save(entries)
 
     async def _reattach(self, name: str, path: Any) -> None:
         try:
@@ -441,7 +438,7 @@ class DomainDriver:
     async def close(self) -> None:
         """Leave running domains running (they outlive the daemon); drop monitors; keep the
         definitions for the next start (see :mod:`pyvirt.defcache`)."""
-        self._save_def_cache()
+        self._def_cache.save_objects(list(self._objs.values()))
         for obj in self._objs.values():
             rt = obj.runtime
             if rt is None:
