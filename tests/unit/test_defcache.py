@@ -16,6 +16,14 @@ def _state(text: str = "<domain>\n  <name>vm</name>\n</domain>\n") -> State:
     return {"xml": text, "name": "vm", "vcpus": 2, "plain": True}
 
 
+def _loaded(path: Path, entries: dict[str, State]) -> DefinitionCache:
+    """A cache of ``entries`` at ``path``, loaded as at a start."""
+    DefinitionCache(path).save(entries)
+    cache = DefinitionCache(path)
+    cache.load()
+    return cache
+
+
 def test_saved_states_load_back(tmp_path: Path) -> None:
     state = _state()
     path = tmp_path / "cache/qemu/definitions"
@@ -45,9 +53,7 @@ def test_states_are_let_go_once_saved(tmp_path: Path) -> None:
     # has anything new to write.
     state = _state()
     path = tmp_path / "definitions"
-    DefinitionCache(path).save({"vm": state})
-    cache = DefinitionCache(path)
-    cache.load()
+    cache = _loaded(path, {"vm": state})
     assert cache.match("vm", str(state["xml"])) == state
     cache.save({"vm": state})
     assert cache.match("vm", str(state["xml"])) is None
@@ -132,9 +138,7 @@ def test_save_objects_after_a_start_served_all_from_the_cache(tmp_path: Path) ->
     a, b = _state(), _state("<domain>\n  <name>vm2</name>\n</domain>\n")
     b["name"] = "vm2"
     path = tmp_path / "definitions"
-    DefinitionCache(path).save({"vm": a, "vm2": b})
-    cache = DefinitionCache(path)
-    cache.load()
+    cache = _loaded(path, {"vm": a, "vm2": b})
     assert cache.match("vm", str(a["xml"])) and cache.match("vm2", str(b["xml"]))
     path.unlink()
     cache.save_objects([_Obj(a), _Obj(b)])  # everything came from the cache: nothing to write
@@ -146,10 +150,7 @@ def test_save_objects_after_a_start_served_all_from_the_cache(tmp_path: Path) ->
 
 def test_save_objects_writes_what_a_start_parsed(tmp_path: Path) -> None:
     a = _state()
-    path = tmp_path / "definitions"
-    DefinitionCache(path).save({"vm": a})
-    cache = DefinitionCache(path)
-    cache.load()
+    cache = _loaded(tmp_path / "definitions", {"vm": a})
     assert cache.match("vm", str(a["xml"])) == a
     new = {**a, "xml": "<domain>\n  <name>vm3</name>\n</domain>\n", "name": "vm3"}
     cache.save_objects([_Obj(a), _Obj(new)])  # vm3 was parsed: written
